@@ -1,0 +1,71 @@
+//! # mqtrace: did we lose a message, and where?
+//!
+//! ## Overview
+//!
+//! This crate is the instrumentation core of mqtrace. It numbers each producer's messages
+//! per stream (1, 2, 3, … with no holes), carries that number and the trace context in the
+//! message headers, and records one OpenTelemetry span per stage of the message's life:
+//! `produce`, `store_ack`, `deliver` and `consume_ack`. The `mqtrace` analyzer later joins
+//! these spans per message and names the stage that lost or duplicated it.
+//!
+//! It depends on the OpenTelemetry **API** only: spans go through whichever `TracerProvider`
+//! the app installed (see the `mqtrace-export` crate for one that never loses telemetry
+//! silently). Broker adapters (`mqtrace-kafka`, …) wrap real clients with it; use it directly
+//! to instrument any other client.
+//!
+//! ## Concepts
+//!
+//! - A **stream** is one producer's numbered sequence, named by ([`MessageKey::producer_id`],
+//!   [`MessageKey::stream`]). A message's **seq** is handed out once; a retry of the same
+//!   message reuses it and records the next attempt number.
+//! - A **carrier** is the client's header map, seen through OpenTelemetry's
+//!   [`Injector`](opentelemetry::propagation::Injector) and
+//!   [`Extractor`](opentelemetry::propagation::Extractor) traits.
+//! - The names of spans, attributes and headers are constants in [`names`], shared with the
+//!   analyzer.
+//!
+//! ## Usage
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use mqtrace::{Consumer, DeliveryInfo, Producer};
+//!
+//! // Producing: number the message, record the attempt and the broker's answer.
+//! let producer = Producer::builder("rabbitmq").producer_id("orders-api-1").build();
+//! let mut message = producer.message("orders");
+//! let mut headers: HashMap<String, String> = HashMap::new();
+//! let attempt = message.begin_attempt(&mut headers);
+//! // ... client.publish(payload, headers) returned Ok ...
+//! let pending = attempt.sent();
+//! // ... the publisher confirm arrived ...
+//! pending.acked(None, None);
+//! assert_eq!(headers["mqtrace-seq"], "1");
+//!
+//! // Consuming: record the delivery, then how it was settled.
+//! let consumer = Consumer::builder("rabbitmq", "shipping").build();
+//! let delivery = consumer.deliver(&headers, DeliveryInfo::new("shipping-queue"));
+//! assert_eq!(delivery.key().map(|k| k.seq), Some(1));
+//! // ... process the message, then basic_ack ...
+//! delivery.ack();
+//! ```
+//!
+//! ## Feature flags
+//!
+//! - `tracing` (default): `produce` and `deliver` spans become children of the app's current
+//!   `tracing` span when the app uses `tracing-opentelemetry`.
+
+mod consumer;
+pub mod headers;
+mod message;
+pub mod names;
+mod producer;
+pub mod sequencer;
+mod span;
+
+pub use consumer::{Consumer, ConsumerBuilder, Delivery, DeliveryInfo, ParentMode};
+pub use message::{MessageKey, SettleOutcome, StoreOutcome};
+pub use names::Stage;
+pub use producer::{
+    OutgoingMessage, PendingAck, Producer, ProducerBuilder, SendAttempt, default_producer_id,
+};
+pub use sequencer::{Sequencer, StreamCounter};

@@ -1,0 +1,107 @@
+//! A message's identity and the outcomes recorded for it.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// What names one logical message across every stage: (producer id, stream, seq).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MessageKey {
+    /// The producer instance that numbered it.
+    pub producer_id: Arc<str>,
+    /// The stream it was numbered in.
+    pub stream: Arc<str>,
+    /// Its number in the stream (≥ 1).
+    pub seq: u64,
+}
+
+impl MessageKey {
+    /// A key from its parts.
+    pub fn new(producer_id: impl Into<Arc<str>>, stream: impl Into<Arc<str>>, seq: u64) -> Self {
+        Self {
+            producer_id: producer_id.into(),
+            stream: stream.into(),
+            seq,
+        }
+    }
+
+    /// The default `messaging.message.id`: `"{producer_id}:{stream}:{seq}"`.
+    pub fn default_message_id(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for MessageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.producer_id, self.stream, self.seq)
+    }
+}
+
+macro_rules! outcome_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $s:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl $name {
+            /// The `mqtrace.outcome` value.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+outcome_enum! {
+    /// The broker's answer to one send attempt (`store_ack`'s `mqtrace.outcome`).
+    StoreOutcome {
+        /// Stored: a confirm, a successful delivery report, a PubAck.
+        Ok => "ok",
+        /// The broker refused it (nack, returned as unroutable).
+        Nack => "nack",
+        /// The attempt failed with an error.
+        Error => "error",
+        /// No answer in time: the message may or may not be stored.
+        Timeout => "timeout",
+    }
+}
+
+outcome_enum! {
+    /// How the consumer settled one delivery (`consume_ack`'s `mqtrace.outcome`).
+    SettleOutcome {
+        /// Processed and acknowledged.
+        Ack => "ack",
+        /// Negatively acknowledged: the broker may deliver it again.
+        Nack => "nack",
+        /// Rejected: the broker will not deliver it again (or dead-letters it).
+        Reject => "reject",
+        /// An idempotent consumer recognised a copy it had already processed and acked it
+        /// without processing it again.
+        SkipDuplicate => "skip_duplicate",
+        /// Settling failed.
+        Error => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_message_id_joins_the_key_with_colons() {
+        let key = MessageKey::new("orders-api-1", "orders", 42);
+        assert_eq!(key.default_message_id(), "orders-api-1:orders:42");
+    }
+
+    #[test]
+    fn outcomes_use_the_spec_values() {
+        assert_eq!(StoreOutcome::Timeout.as_str(), "timeout");
+        assert_eq!(SettleOutcome::SkipDuplicate.to_string(), "skip_duplicate");
+    }
+}
