@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::headers::{self, IncomingHeaders};
 use crate::message::{MessageKey, SettleOutcome};
 use crate::names::{Stage, attr};
-use crate::span::{Recorder, TracerChoice, app_context, common_attributes, str_value};
+use crate::span::{Recorder, TracerChoice, app_context, common_attributes, span_name, str_value};
 
 /// How a `deliver` span relates to the producer's span.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -173,7 +173,10 @@ impl Consumer {
             attr::MESSAGING_CONSUMER_GROUP_NAME,
             str_value(&inner.group),
         ));
-        attrs.push(KeyValue::new(attr::CONSUMER_ID, str_value(&inner.consumer_id)));
+        attrs.push(KeyValue::new(
+            attr::CONSUMER_ID,
+            str_value(&inner.consumer_id),
+        ));
         attrs.push(KeyValue::new(
             attr::DELIVERY_COUNT,
             i64::from(info.delivery_count.max(1)),
@@ -183,7 +186,7 @@ impl Consumer {
         }
         let mut builder = rec
             .tracer
-            .span_builder(format!("process {destination}"))
+            .span_builder(span_name("process", &destination))
             .with_kind(SpanKind::Consumer)
             .with_attributes(attrs);
         let parent = match (inner.parent_mode, &incoming.remote) {
@@ -266,11 +269,14 @@ impl Delivery {
             attr::MESSAGING_CONSUMER_GROUP_NAME,
             str_value(&inner.group),
         ));
-        attrs.push(KeyValue::new(attr::CONSUMER_ID, str_value(&inner.consumer_id)));
+        attrs.push(KeyValue::new(
+            attr::CONSUMER_ID,
+            str_value(&inner.consumer_id),
+        ));
         attrs.push(KeyValue::new(attr::OUTCOME, outcome.as_str()));
         let mut span = rec
             .tracer
-            .span_builder(format!("{operation_name} {}", self.destination))
+            .span_builder(span_name(operation_name, &self.destination))
             .with_kind(SpanKind::Client)
             .with_attributes(attrs)
             .start_with_context(&rec.tracer, &self.cx);

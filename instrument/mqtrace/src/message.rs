@@ -26,7 +26,16 @@ impl MessageKey {
 
     /// The default `messaging.message.id`: `"{producer_id}:{stream}:{seq}"`.
     pub fn default_message_id(&self) -> String {
-        self.to_string()
+        let mut seq = itoa::Buffer::new();
+        let seq = seq.format(self.seq);
+        let mut id =
+            String::with_capacity(self.producer_id.len() + self.stream.len() + seq.len() + 2);
+        id.push_str(&self.producer_id);
+        id.push(':');
+        id.push_str(&self.stream);
+        id.push(':');
+        id.push_str(seq);
+        id
     }
 }
 

@@ -82,7 +82,8 @@ pub mod attr {
     /// `messaging.destination.name`.
     pub const MESSAGING_DESTINATION_NAME: &str = semconv::MESSAGING_DESTINATION_NAME;
     /// `messaging.destination.partition.id`.
-    pub const MESSAGING_DESTINATION_PARTITION_ID: &str = semconv::MESSAGING_DESTINATION_PARTITION_ID;
+    pub const MESSAGING_DESTINATION_PARTITION_ID: &str =
+        semconv::MESSAGING_DESTINATION_PARTITION_ID;
     /// `messaging.operation.type` (`send`, `process`, `receive`, `settle`).
     pub const MESSAGING_OPERATION_TYPE: &str = semconv::MESSAGING_OPERATION_TYPE;
     /// `messaging.operation.name` (`send`, `process`, `ack`, `nack`, `commit`, …).
@@ -132,7 +133,10 @@ mod tests {
     fn semconv_keys_are_the_messaging_convention_names() {
         assert_eq!(attr::MESSAGING_SYSTEM, "messaging.system");
         assert_eq!(attr::MESSAGING_MESSAGE_ID, "messaging.message.id");
-        assert_eq!(attr::MESSAGING_DESTINATION_NAME, "messaging.destination.name");
+        assert_eq!(
+            attr::MESSAGING_DESTINATION_NAME,
+            "messaging.destination.name"
+        );
         assert_eq!(
             attr::MESSAGING_DESTINATION_PARTITION_ID,
             "messaging.destination.partition.id"

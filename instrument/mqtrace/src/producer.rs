@@ -11,7 +11,7 @@ use crate::headers;
 use crate::message::{MessageKey, StoreOutcome};
 use crate::names::{Stage, attr};
 use crate::sequencer::{Sequencer, StreamCounter};
-use crate::span::{Recorder, TracerChoice, app_context, common_attributes, str_value};
+use crate::span::{Recorder, TracerChoice, app_context, common_attributes, span_name, str_value};
 
 /// An instrumented producer instance: hands out seqs and records spans. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -61,7 +61,9 @@ impl ProducerBuilder {
                     tracer: self.tracer.into_tracer(),
                     system: self.system,
                 },
-                producer_id: self.producer_id.unwrap_or_else(|| default_producer_id().into()),
+                producer_id: self
+                    .producer_id
+                    .unwrap_or_else(|| default_producer_id().into()),
                 sequencer: Sequencer::new(),
             }),
         }
@@ -188,7 +190,7 @@ impl OutgoingMessage {
         attrs.push(KeyValue::new(attr::MESSAGING_OPERATION_NAME, "send"));
         let span = rec
             .tracer
-            .span_builder(format!("send {}", self.destination))
+            .span_builder(span_name("send", &self.destination))
             .with_kind(SpanKind::Producer)
             .with_attributes(attrs)
             .start_with_context(&rec.tracer, &app_context());
@@ -324,7 +326,7 @@ impl PendingAck {
         }
         let mut span = rec
             .tracer
-            .span_builder(format!("store_ack {}", m.destination))
+            .span_builder(span_name("store_ack", &m.destination))
             .with_kind(SpanKind::Internal)
             .with_start_time(self.since)
             .with_attributes(attrs)

@@ -101,7 +101,10 @@ mod tests {
     #[test]
     fn each_stream_counts_from_one_without_holes() {
         let s = Sequencer::new();
-        assert_eq!((s.next_seq("a"), s.next_seq("a"), s.next_seq("b")), (1, 2, 1));
+        assert_eq!(
+            (s.next_seq("a"), s.next_seq("a"), s.next_seq("b")),
+            (1, 2, 1)
+        );
         assert_eq!(s.stream("a").last_seq(), 2);
     }
 
@@ -139,6 +142,10 @@ mod tests {
         }
         let total = threads * per_thread;
         assert_eq!(seen.len() as u64, total);
-        assert_eq!(seen.iter().copied().max(), Some(total), "holes in the sequence");
+        assert_eq!(
+            seen.iter().copied().max(),
+            Some(total),
+            "holes in the sequence"
+        );
     }
 }

@@ -90,7 +90,10 @@ pub(crate) fn common_attributes(
         str_value(destination),
     ));
     if let Some(key) = key {
-        attrs.push(KeyValue::new(attr::PRODUCER_ID, str_value(&key.producer_id)));
+        attrs.push(KeyValue::new(
+            attr::PRODUCER_ID,
+            str_value(&key.producer_id),
+        ));
         attrs.push(KeyValue::new(attr::STREAM, str_value(&key.stream)));
         attrs.push(KeyValue::new(
             attr::SEQ,
@@ -107,4 +110,14 @@ pub(crate) fn common_attributes(
         ));
     }
     attrs
+}
+
+/// `"{operation} {destination}"`, the span name the messaging conventions ask for. Built by
+/// hand: `format!` costs more than the rest of the name's work on this hot path.
+pub(crate) fn span_name(operation: &str, destination: &str) -> String {
+    let mut name = String::with_capacity(operation.len() + 1 + destination.len());
+    name.push_str(operation);
+    name.push(' ');
+    name.push_str(destination);
+    name
 }

@@ -28,7 +28,9 @@ fn s(v: &str) -> Value {
 }
 
 fn finished(exporter: &InMemorySpanExporter) -> Vec<SpanData> {
-    exporter.get_finished_spans().expect("in-memory exporter readable")
+    exporter
+        .get_finished_spans()
+        .expect("in-memory exporter readable")
 }
 
 fn by_stage<'a>(spans: &'a [SpanData], stage: &str) -> Vec<&'a SpanData> {
@@ -47,7 +49,10 @@ fn produce_and_store_ack_carry_the_spec_attributes() {
         .build();
     let mut message = producer.message("orders");
     let mut headers: HashMap<String, String> = HashMap::new();
-    message.begin_attempt(&mut headers).sent().acked(Some("1/5512"), Some("1"));
+    message
+        .begin_attempt(&mut headers)
+        .sent()
+        .acked(Some("1/5512"), Some("1"));
 
     let spans = finished(&exporter);
     let produce = by_stage(&spans, "produce")[0];
@@ -113,7 +118,11 @@ fn a_retry_keeps_the_seq_and_bumps_the_attempt() {
                 Value::I64(v) => v,
                 ref other => panic!("{k} is not an int: {other:?}"),
             };
-            (int(attr::SEQ), int(attr::ATTEMPT), a[attr::OUTCOME].to_string())
+            (
+                int(attr::SEQ),
+                int(attr::ATTEMPT),
+                a[attr::OUTCOME].to_string(),
+            )
         })
         .collect();
     seen.sort();
@@ -132,9 +141,12 @@ fn a_retry_keeps_the_seq_and_bumps_the_attempt() {
 #[test]
 fn a_synchronous_send_error_marks_produce_and_gives_up_the_attempt() {
     let (provider, exporter) = provider();
-    let producer = Producer::builder("rabbitmq").tracer_provider(&provider).build();
+    let producer = Producer::builder("rabbitmq")
+        .tracer_provider(&provider)
+        .build();
     let mut m = producer.message("orders");
-    m.begin_attempt(&mut HashMap::new()).failed("channel_closed");
+    m.begin_attempt(&mut HashMap::new())
+        .failed("channel_closed");
 
     let spans = finished(&exporter);
     let produce = by_stage(&spans, "produce")[0];
@@ -174,10 +186,17 @@ fn deliver_is_a_child_of_produce_and_consume_ack_of_deliver() {
     assert_eq!(deliver.name, "process shipping-queue");
     assert_eq!(deliver.span_kind, SpanKind::Consumer);
     assert_eq!(deliver.parent_span_id, produce.span_context.span_id());
-    assert_eq!(deliver.span_context.trace_id(), produce.span_context.trace_id());
+    assert_eq!(
+        deliver.span_context.trace_id(),
+        produce.span_context.trace_id()
+    );
     let a = attrs(deliver);
     assert_eq!(a[attr::PRODUCER_ID], s("p1"));
-    assert_eq!(a[attr::STREAM], s("orders-exchange"), "stream names the producer's side");
+    assert_eq!(
+        a[attr::STREAM],
+        s("orders-exchange"),
+        "stream names the producer's side"
+    );
     assert_eq!(a[attr::MESSAGING_DESTINATION_NAME], s("shipping-queue"));
     assert_eq!(a[attr::MESSAGING_CONSUMER_GROUP_NAME], s("shipping"));
     assert_eq!(a[attr::CONSUMER_ID], s("shipping-1"));
@@ -211,12 +230,17 @@ fn link_mode_starts_a_new_trace_linked_to_produce() {
         .begin_attempt(&mut headers)
         .sent()
         .acked(Some("3"), None);
-    consumer.deliver(&headers, DeliveryInfo::new("events")).ack();
+    consumer
+        .deliver(&headers, DeliveryInfo::new("events"))
+        .ack();
 
     let spans = finished(&exporter);
     let produce = by_stage(&spans, "produce")[0];
     let deliver = by_stage(&spans, "deliver")[0];
-    assert_ne!(deliver.span_context.trace_id(), produce.span_context.trace_id());
+    assert_ne!(
+        deliver.span_context.trace_id(),
+        produce.span_context.trace_id()
+    );
     assert_eq!(deliver.links.links.len(), 1);
     let link = &deliver.links.links[0].span_context;
     assert_eq!(link.trace_id(), produce.span_context.trace_id());
@@ -227,7 +251,9 @@ fn link_mode_starts_a_new_trace_linked_to_produce() {
 #[test]
 fn a_message_without_headers_is_traced_with_semconv_attributes_only() {
     let (provider, exporter) = provider();
-    let consumer = Consumer::builder("kafka", "g").tracer_provider(&provider).build();
+    let consumer = Consumer::builder("kafka", "g")
+        .tracer_provider(&provider)
+        .build();
     let mut info = DeliveryInfo::new("orders");
     info.message_id = Some("broker-id-9".into());
     let delivery = consumer.deliver(&HashMap::<String, String>::new(), info);
@@ -247,7 +273,9 @@ fn a_message_without_headers_is_traced_with_semconv_attributes_only() {
 fn produce_nests_under_the_apps_current_span() {
     let (provider, exporter) = provider();
     let app_tracer = provider.tracer("app");
-    let producer = Producer::builder("kafka").tracer_provider(&provider).build();
+    let producer = Producer::builder("kafka")
+        .tracer_provider(&provider)
+        .build();
     let request = app_tracer.start("handle request");
     let request_cx = Context::current_with_span(request);
     {
@@ -273,7 +301,9 @@ fn produce_nests_under_the_apps_current_tracing_span() {
     let (provider, exporter) = provider();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("app")));
-    let producer = Producer::builder("kafka").tracer_provider(&provider).build();
+    let producer = Producer::builder("kafka")
+        .tracer_provider(&provider)
+        .build();
     tracing::subscriber::with_default(subscriber, || {
         let span = tracing::info_span!("checkout");
         let _entered = span.enter();

@@ -1,0 +1,150 @@
+//! App-thread cost of one stage event (target ≤ 1 µs) with a batch processor: the SDK's
+//! `BatchSpanProcessor` and mqtrace's `CountingBatchProcessor` (blocking mode, so no span is
+//! dropped to look fast). The exporter discards, so the figure is the app's share only.
+#![allow(missing_docs)]
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use mqtrace::{Consumer, DeliveryInfo, Producer};
+use mqtrace_export::{BatchConfig, CountingBatchProcessor, Driver, Overflow};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{SpanKind, Tracer, TracerProvider};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
+use std::hint::black_box;
+
+/// Headers as real clients hold them: a list (Kafka headers, AMQP field tables), not a
+/// `HashMap` (whose OpenTelemetry injector lowercases and hashes every key).
+#[derive(Default)]
+struct Headers(Vec<(String, String)>);
+
+impl opentelemetry::propagation::Injector for Headers {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.push((key.to_owned(), value));
+    }
+}
+
+impl opentelemetry::propagation::Extractor for Headers {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.iter().map(|(k, _)| k.as_str()).collect()
+    }
+}
+
+const ATTR_KEYS: [&str; 12] = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"];
+
+#[derive(Debug)]
+struct Discard;
+
+impl SpanExporter for Discard {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+fn ours(overflow: Overflow) -> CountingBatchProcessor {
+    CountingBatchProcessor::new(
+        Discard,
+        BatchConfig {
+            overflow,
+            ..BatchConfig::default()
+        },
+        Driver::Thread,
+    )
+    .expect("processor")
+}
+
+fn providers() -> Vec<(&'static str, SdkTracerProvider)> {
+    vec![
+        (
+            "sdk_batch",
+            SdkTracerProvider::builder()
+                .with_span_processor(BatchSpanProcessor::builder(Discard).build())
+                .build(),
+        ),
+        (
+            "counting_block",
+            SdkTracerProvider::builder()
+                .with_span_processor(ours(Overflow::Block))
+                .build(),
+        ),
+        (
+            "counting_drop",
+            SdkTracerProvider::builder()
+                .with_span_processor(ours(Overflow::Drop))
+                .build(),
+        ),
+    ]
+}
+
+fn stage_events(c: &mut Criterion) {
+    for (name, provider) in providers() {
+        let producer = Producer::builder("kafka")
+            .producer_id("bench")
+            .tracer_provider(&provider)
+            .build();
+        let consumer = Consumer::builder("kafka", "group")
+            .tracer_provider(&provider)
+            .build();
+        let mut group = c.benchmark_group(name);
+        group.bench_function("produce", |b| {
+            b.iter(|| {
+                let mut headers = Headers(Vec::with_capacity(6));
+                let mut m = producer.message("orders");
+                black_box(m.begin_attempt(&mut headers).sent())
+            })
+        });
+        group.bench_function("store_ack", |b| {
+            b.iter_batched(
+                || {
+                    let mut headers = Headers(Vec::with_capacity(6));
+                    producer
+                        .message("orders")
+                        .begin_attempt(&mut headers)
+                        .sent()
+                },
+                |pending| pending.acked(Some("0/42"), Some("0")),
+                BatchSize::SmallInput,
+            )
+        });
+        let mut headers = Headers(Vec::with_capacity(6));
+        producer
+            .message("orders")
+            .begin_attempt(&mut headers)
+            .sent()
+            .acked(None, None);
+        group.bench_function("deliver", |b| {
+            b.iter(|| black_box(consumer.deliver(&headers, DeliveryInfo::new("orders"))))
+        });
+        group.bench_function("consume_ack", |b| {
+            b.iter_batched(
+                || consumer.deliver(&headers, DeliveryInfo::new("orders")),
+                |delivery| delivery.ack(),
+                BatchSize::SmallInput,
+            )
+        });
+        // The floor: a bare SDK span with as many attributes as a `deliver` span.
+        let tracer = provider.tracer("floor");
+        group.bench_function("bare_sdk_span_12_attrs", |b| {
+            b.iter(|| {
+                let span = tracer
+                    .span_builder("process orders")
+                    .with_kind(SpanKind::Consumer)
+                    .with_attributes((0..12).map(|i| KeyValue::new(ATTR_KEYS[i], "v")))
+                    .start(&tracer);
+                drop(black_box(span));
+            })
+        });
+        group.finish();
+        let _ = provider.shutdown();
+    }
+}
+
+criterion_group!(benches, stage_events);
+criterion_main!(benches);
