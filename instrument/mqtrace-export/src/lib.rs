@@ -83,6 +83,7 @@ pub struct TelemetryBuilder {
     otlp: Vec<(OtlpProtocol, Option<String>)>,
     batch: Option<BatchConfig>,
     service_name: Option<String>,
+    resource: Vec<opentelemetry::KeyValue>,
 }
 
 impl TelemetryBuilder {
@@ -126,6 +127,14 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Adds a resource attribute (e.g. `deployment.environment.name`, or the project name a
+    /// backend routes by).
+    pub fn resource_attribute(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.resource
+            .push(opentelemetry::KeyValue::new(key, value.into()));
+        self
+    }
+
     /// Builds the pipeline without touching the global provider.
     pub fn build(self) -> Result<Telemetry, ExportError> {
         if self.files.is_empty() && self.otlp.is_empty() {
@@ -138,7 +147,8 @@ impl TelemetryBuilder {
                 resource = resource.with_service_name(name);
             }
         }
-        let mut provider = SdkTracerProvider::builder().with_resource(resource.build());
+        let resource = resource.with_attributes(self.resource).build();
+        let mut provider = SdkTracerProvider::builder().with_resource(resource);
         let mut stats = Vec::new();
         let mut runtime = None;
         for (dir, max) in self.files {
