@@ -1,0 +1,136 @@
+//! The consuming side over rdkafka's `StreamConsumer`.
+
+use mqtrace::{Consumer, Delivery, DeliveryInfo, MessageKey, SettleOutcome};
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Message};
+
+use crate::headers::{HeaderReader, NoHeaders};
+
+/// A `StreamConsumer` whose deliveries are traced: `deliver` on receipt, `consume_ack` when
+/// the app marks the message done ([`TracedMessage::ack`] stores its offset for the next
+/// commit). Offsets committed any other way (auto-commit of offsets stored on receipt, a
+/// commit before processing) settle nothing: a crash then shows as a delivery never settled.
+pub struct TracedConsumer {
+    inner: StreamConsumer,
+    tracer: Consumer,
+    auto_offset_store: bool,
+}
+
+impl std::fmt::Debug for TracedConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TracedConsumer")
+            .field("group", &self.tracer.group())
+            .field("consumer_id", &self.tracer.consumer_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TracedConsumer {
+    /// Wraps `inner`. `auto_offset_store` must say whether `enable.auto.offset.store` is on
+    /// (librdkafka's default), in which case [`TracedMessage::ack`] stores nothing itself.
+    pub fn new(inner: StreamConsumer, tracer: Consumer, auto_offset_store: bool) -> Self {
+        Self {
+            inner,
+            tracer,
+            auto_offset_store,
+        }
+    }
+
+    /// The wrapped client.
+    pub fn inner(&self) -> &StreamConsumer {
+        &self.inner
+    }
+
+    /// The mqtrace consumer (group, id).
+    pub fn tracer(&self) -> &Consumer {
+        &self.tracer
+    }
+
+    /// Receives the next message and records its `deliver` span.
+    pub async fn recv(&self) -> KafkaResult<TracedMessage<'_>> {
+        let message = self.inner.recv().await?;
+        let info = DeliveryInfo {
+            destination: message.topic(),
+            partition: Some(message.partition().to_string()),
+            position: Some(format!("{}/{}", message.partition(), message.offset())),
+            delivery_count: 1,
+            message_id: None,
+        };
+        let delivery = match message.headers() {
+            Some(h) => self.tracer.deliver(&HeaderReader(h), info),
+            None => self.tracer.deliver(&NoHeaders, info),
+        };
+        Ok(TracedMessage {
+            consumer: self,
+            message,
+            delivery,
+        })
+    }
+}
+
+/// A received message whose delivery is recorded, waiting to be settled.
+#[must_use = "ack() the message once it is processed"]
+pub struct TracedMessage<'a> {
+    consumer: &'a TracedConsumer,
+    message: BorrowedMessage<'a>,
+    delivery: Delivery,
+}
+
+impl std::fmt::Debug for TracedMessage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TracedMessage")
+            .field("key", &self.delivery.key())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> TracedMessage<'a> {
+    /// The message.
+    pub fn message(&self) -> &BorrowedMessage<'a> {
+        &self.message
+    }
+
+    /// The producer's numbering, when the message carried it.
+    pub fn key(&self) -> Option<&MessageKey> {
+        self.delivery.key()
+    }
+
+    /// Processed: stores the offset for the next commit and records `consume_ack` `ack`.
+    pub fn ack(self) -> KafkaResult<()> {
+        if !self.consumer.auto_offset_store {
+            if let Err(e) = self.consumer.inner.store_offset_from_message(&self.message) {
+                self.delivery.settle(SettleOutcome::Error, "commit");
+                return Err(e);
+            }
+        }
+        self.delivery.settle(SettleOutcome::Ack, "commit");
+        Ok(())
+    }
+
+    /// Processed: commits its offset now and records `consume_ack` `ack`.
+    pub fn commit(self, mode: CommitMode) -> KafkaResult<()> {
+        match self.consumer.inner.commit_message(&self.message, mode) {
+            Ok(()) => {
+                self.delivery.settle(SettleOutcome::Ack, "commit");
+                Ok(())
+            }
+            Err(e) => {
+                self.delivery.settle(SettleOutcome::Error, "commit");
+                Err(e)
+            }
+        }
+    }
+
+    /// A copy the app had processed already (an idempotent consumer): stores the offset
+    /// and records `consume_ack` `skip_duplicate`.
+    pub fn skip_duplicate(self) -> KafkaResult<()> {
+        if !self.consumer.auto_offset_store {
+            self.consumer
+                .inner
+                .store_offset_from_message(&self.message)?;
+        }
+        self.delivery.settle(SettleOutcome::SkipDuplicate, "commit");
+        Ok(())
+    }
+}
