@@ -1,0 +1,124 @@
+//! The command line: `mqtrace analyze PATH... [options]`.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Did we lose a message, and where? Reads traces recorded by mqtrace's instrumentation and
+/// names, for every message, the stage that lost or duplicated it.
+#[derive(Debug, Parser)]
+#[command(name = "mqtrace", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Find lost and duplicated messages in exported traces.
+    ///
+    /// Exit status: 0 when no message was lost or duplicated and no seq is unobserved; 1 when
+    /// some was; 2 on a usage or input error (or, with --strict, any malformed record).
+    Analyze(AnalyzeArgs),
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A summary by kind, by stream and group, then the findings.
+    Table,
+    /// The full report (schema mqtrace.report/v1).
+    Json,
+    /// The findings, one row each (trace ids joined with ';').
+    Csv,
+    /// The findings, one row each (needs --output).
+    Parquet,
+}
+
+/// `mqtrace analyze` options.
+#[derive(Debug, clap::Args)]
+pub struct AnalyzeArgs {
+    /// Trace files or directories (read recursively): OTLP JSON lines (.json, .jsonl) or
+    /// OTLP protobuf (.binpb, .pb), optionally compressed (.gz, .zst).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+
+    /// Write the report here instead of to standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// How long after a message's last span a consumer group counts as having passed it
+    /// even without a later message (e.g. 30s, 500ms, 2m).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub grace: Duration,
+
+    /// Exit with status 2 if any record is malformed (the report is still written).
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Only this stream (repeatable).
+    #[arg(long = "stream", value_name = "STREAM")]
+    pub streams: Vec<String>,
+
+    /// Only findings of this consumer group, plus the per-message ones (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+
+    /// Findings listed by --format table (the summary always counts all).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_rows: usize,
+
+    /// Never show a progress bar (it shows only on a terminal, for large inputs).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `30s`, `500ms`, `2m`, `1h`, or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration: use e.g. 30s, 500ms, 2m"))?;
+    let secs = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "us" | "µs" => value / 1e6,
+        "ns" => value / 1e9,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?}: use ns, us, ms, s, m or h"
+            ));
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("{s:?} is not a valid duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_usual_units() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("3 days").is_err());
+    }
+}

@@ -1,0 +1,284 @@
+//! The spans the analyzer keeps, as columns: fixed-width keys (dictionary codes for streams,
+//! groups and partitions) so that the plans group and join on integers.
+
+use polars::prelude::*;
+use std::collections::HashMap;
+
+/// Stage codes in the `stage` column.
+pub mod stage {
+    /// `produce`
+    pub const PRODUCE: u8 = 0;
+    /// `store_ack`
+    pub const STORE_ACK: u8 = 1;
+    /// `deliver`
+    pub const DELIVER: u8 = 2;
+    /// `consume_ack`
+    pub const CONSUME_ACK: u8 = 3;
+
+    /// The code of a `mqtrace.stage` value.
+    pub fn code(s: &str) -> Option<u8> {
+        Some(match s {
+            "produce" => PRODUCE,
+            "store_ack" => STORE_ACK,
+            "deliver" => DELIVER,
+            "consume_ack" => CONSUME_ACK,
+            _ => return None,
+        })
+    }
+}
+
+/// Outcome codes in the `outcome` column (store and settle outcomes share it).
+pub mod outcome {
+    /// `ok` (store_ack)
+    pub const OK: u8 = 0;
+    /// `ack` (consume_ack)
+    pub const ACK: u8 = 1;
+    /// `skip_duplicate` (consume_ack)
+    pub const SKIP_DUPLICATE: u8 = 2;
+    /// Any other value: `nack`, `error`, `timeout`, `reject`, or one this version does not know.
+    pub const OTHER: u8 = 3;
+
+    /// The code of a `mqtrace.outcome` value.
+    pub fn code(s: &str) -> u8 {
+        match s {
+            "ok" => OK,
+            "ack" => ACK,
+            "skip_duplicate" => SKIP_DUPLICATE,
+            _ => OTHER,
+        }
+    }
+}
+
+/// Interns strings to dense `u32` codes.
+#[derive(Debug, Default, Clone)]
+pub struct Dict {
+    codes: HashMap<String, u32>,
+    values: Vec<String>,
+}
+
+impl Dict {
+    /// The code of `s`, added if new.
+    pub fn code(&mut self, s: &str) -> u32 {
+        if let Some(c) = self.codes.get(s) {
+            return *c;
+        }
+        let c = self.values.len() as u32;
+        self.codes.insert(s.to_owned(), c);
+        self.values.push(s.to_owned());
+        c
+    }
+
+    /// The values, by code.
+    pub fn values(&self) -> &[String] {
+        &self.values
+    }
+
+    /// Codes of `other`'s values in `self` (adding them), indexed by `other`'s codes.
+    fn absorb(&mut self, other: &Dict) -> Vec<u32> {
+        other.values.iter().map(|v| self.code(v)).collect()
+    }
+}
+
+/// A stream's name: (producer id, stream).
+pub type StreamName = (String, String);
+
+/// Spans being collected, column by column.
+#[derive(Debug, Default)]
+pub struct SpanColumns {
+    pub(crate) streams: Dict,
+    pub(crate) groups: Dict,
+    pub(crate) partitions: Dict,
+    stream: Vec<u32>,
+    seq: Vec<i64>,
+    stage: Vec<u8>,
+    attempt: Vec<Option<i32>>,
+    outcome: Vec<Option<u8>>,
+    position: Vec<Option<String>>,
+    group: Vec<Option<u32>>,
+    partition: Vec<Option<u32>>,
+    delivery_count: Vec<Option<i32>>,
+    start_ns: Vec<i64>,
+    end_ns: Vec<i64>,
+    trace_id: Vec<String>,
+    message_id: Vec<Option<String>>,
+}
+
+/// One keyed span, as the readers hand it over.
+#[derive(Debug, Default)]
+pub struct SpanRow<'a> {
+    /// Producer id.
+    pub producer_id: &'a str,
+    /// Stream.
+    pub stream: &'a str,
+    /// Seq (≥ 1).
+    pub seq: i64,
+    /// Stage code.
+    pub stage: u8,
+    /// `mqtrace.attempt`.
+    pub attempt: Option<i32>,
+    /// Outcome code.
+    pub outcome: Option<u8>,
+    /// `mqtrace.broker.position`.
+    pub position: Option<&'a str>,
+    /// `messaging.consumer.group.name`.
+    pub group: Option<&'a str>,
+    /// `messaging.destination.partition.id`.
+    pub partition: Option<&'a str>,
+    /// `mqtrace.delivery.count`.
+    pub delivery_count: Option<i32>,
+    /// Start, ns since the epoch.
+    pub start_ns: i64,
+    /// End, ns since the epoch.
+    pub end_ns: i64,
+    /// Trace id, lowercase hex.
+    pub trace_id: &'a str,
+    /// `messaging.message.id`.
+    pub message_id: Option<&'a str>,
+}
+
+impl SpanColumns {
+    /// Spans so far.
+    pub fn len(&self) -> usize {
+        self.seq.len()
+    }
+
+    /// No spans.
+    pub fn is_empty(&self) -> bool {
+        self.seq.is_empty()
+    }
+
+    /// Adds one span.
+    pub fn push(&mut self, row: SpanRow<'_>) {
+        let stream_key = stream_key(row.producer_id, row.stream);
+        self.stream.push(self.streams.code(&stream_key));
+        self.seq.push(row.seq);
+        self.stage.push(row.stage);
+        self.attempt.push(row.attempt);
+        self.outcome.push(row.outcome);
+        self.position.push(row.position.map(str::to_owned));
+        self.group.push(row.group.map(|g| self.groups.code(g)));
+        self.partition
+            .push(row.partition.map(|p| self.partitions.code(p)));
+        self.delivery_count.push(row.delivery_count);
+        self.start_ns.push(row.start_ns);
+        self.end_ns.push(row.end_ns);
+        self.trace_id.push(row.trace_id.to_owned());
+        self.message_id.push(row.message_id.map(str::to_owned));
+    }
+
+    /// Appends `other`, remapping its dictionary codes.
+    pub fn append(&mut self, other: SpanColumns) {
+        let streams = self.streams.absorb(&other.streams);
+        let groups = self.groups.absorb(&other.groups);
+        let partitions = self.partitions.absorb(&other.partitions);
+        self.stream
+            .extend(other.stream.iter().map(|c| streams[*c as usize]));
+        self.group
+            .extend(other.group.iter().map(|c| c.map(|c| groups[c as usize])));
+        self.partition.extend(
+            other
+                .partition
+                .iter()
+                .map(|c| c.map(|c| partitions[c as usize])),
+        );
+        self.seq.extend(other.seq);
+        self.stage.extend(other.stage);
+        self.attempt.extend(other.attempt);
+        self.outcome.extend(other.outcome);
+        self.position.extend(other.position);
+        self.delivery_count.extend(other.delivery_count);
+        self.start_ns.extend(other.start_ns);
+        self.end_ns.extend(other.end_ns);
+        self.trace_id.extend(other.trace_id);
+        self.message_id.extend(other.message_id);
+    }
+
+    /// The stream names, by code.
+    pub fn stream_names(&self) -> Vec<StreamName> {
+        self.streams
+            .values()
+            .iter()
+            .map(|k| split_stream_key(k))
+            .collect()
+    }
+
+    /// The columns as a frame: `stream` (u32), `seq` (i64), `stage` (u8), `attempt`,
+    /// `outcome` (u8), `position` (str), `group` (u32), `partition` (u32),
+    /// `delivery_count`, `start_ns`, `end_ns`, `trace_id`, `message_id`.
+    pub fn into_frame(self) -> PolarsResult<DataFrame> {
+        let height = self.seq.len();
+        DataFrame::new(
+            height,
+            vec![
+                Column::new("stream".into(), self.stream),
+                Column::new("seq".into(), self.seq),
+                Column::new("stage".into(), self.stage),
+                Column::new("attempt".into(), self.attempt),
+                Column::new("outcome".into(), self.outcome),
+                Column::new("position".into(), self.position),
+                Column::new("group".into(), self.group),
+                Column::new("partition".into(), self.partition),
+                Column::new("delivery_count".into(), self.delivery_count),
+                Column::new("start_ns".into(), self.start_ns),
+                Column::new("end_ns".into(), self.end_ns),
+                Column::new("trace_id".into(), self.trace_id),
+                Column::new("message_id".into(), self.message_id),
+            ],
+        )
+    }
+}
+
+// Producer ids and stream names are arbitrary strings; a NUL byte cannot come from OTLP JSON
+// text unescaped, and the reader rejects escaped ones, so it separates them safely.
+fn stream_key(producer_id: &str, stream: &str) -> String {
+    let mut k = String::with_capacity(producer_id.len() + 1 + stream.len());
+    k.push_str(producer_id);
+    k.push('\0');
+    k.push_str(stream);
+    k
+}
+
+fn split_stream_key(k: &str) -> StreamName {
+    match k.split_once('\0') {
+        Some((p, s)) => (p.to_owned(), s.to_owned()),
+        None => (k.to_owned(), String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row<'a>(p: &'a str, s: &'a str, seq: i64, group: Option<&'a str>) -> SpanRow<'a> {
+        SpanRow {
+            producer_id: p,
+            stream: s,
+            seq,
+            stage: stage::DELIVER,
+            group,
+            trace_id: "t",
+            ..SpanRow::default()
+        }
+    }
+
+    #[test]
+    fn appending_remaps_dictionary_codes() {
+        let mut a = SpanColumns::default();
+        a.push(row("p1", "orders", 1, Some("g1")));
+        let mut b = SpanColumns::default();
+        b.push(row("p2", "orders", 5, Some("g2")));
+        b.push(row("p1", "orders", 2, Some("g1")));
+        a.append(b);
+        assert_eq!(a.stream, [0, 1, 0]);
+        assert_eq!(a.group, [Some(0), Some(1), Some(0)]);
+        assert_eq!(
+            a.stream_names(),
+            [
+                ("p1".to_owned(), "orders".to_owned()),
+                ("p2".to_owned(), "orders".to_owned())
+            ]
+        );
+        let df = a.into_frame().expect("frame");
+        assert_eq!(df.height(), 3);
+    }
+}

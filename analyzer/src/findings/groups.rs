@@ -1,0 +1,262 @@
+//! Stage 2: per (message, expected group) verdicts: `lost/store`, `lost/consume`,
+//! `duplicate/consume`, `redelivered`, `in_flight`, at most one per pair, in that precedence.
+
+use polars::prelude::*;
+
+use super::messages::{count, is_stage, lost_at_produce};
+use crate::columns::{outcome, stage};
+
+/// When a span's end counts as "long ago": `window_end - grace`.
+#[derive(Clone, Copy, Debug)]
+pub struct Passing {
+    /// The latest span end in the input, ns.
+    pub window_end_ns: i64,
+    /// `--grace`, ns.
+    pub grace_ns: i64,
+}
+
+fn join_left(left: LazyFrame, right: LazyFrame, on: &[&str]) -> LazyFrame {
+    let keys: Vec<Expr> = on.iter().map(|k| col(*k)).collect();
+    left.join(right, keys.clone(), keys, JoinArgs::new(JoinType::Left))
+}
+
+/// Expected groups: every group that delivered any message of a stream, from the first seq
+/// it delivered.
+pub fn expected_groups(spans: LazyFrame) -> LazyFrame {
+    spans
+        .filter(is_stage(stage::DELIVER).and(col("group").is_not_null()))
+        .group_by([col("stream"), col("group")])
+        .agg([col("seq").min().alias("first_seq")])
+}
+
+/// What each group did with each message it saw.
+fn group_activity(spans: LazyFrame) -> LazyFrame {
+    let settled_ok = is_stage(stage::CONSUME_ACK).and(
+        col("outcome")
+            .eq(lit(outcome::ACK))
+            .or(col("outcome").eq(lit(outcome::SKIP_DUPLICATE))),
+    );
+    let deliver_pos = col("position")
+        .filter(is_stage(stage::DELIVER))
+        .drop_nulls();
+    spans
+        .filter(col("group").is_not_null())
+        .group_by([col("stream"), col("seq"), col("group")])
+        .agg([
+            count(is_stage(stage::DELIVER)).alias("delivered"),
+            count(settled_ok).alias("settled_ok"),
+            count(is_stage(stage::CONSUME_ACK).and(col("outcome").eq(lit(outcome::ACK))))
+                .alias("acks"),
+            count(is_stage(stage::CONSUME_ACK)).alias("settles"),
+            deliver_pos.clone().count().alias("positioned_deliveries"),
+            deliver_pos.clone().n_unique().alias("delivered_copies"),
+            deliver_pos.last().alias("delivered_at"),
+            col("delivery_count")
+                .filter(is_stage(stage::DELIVER))
+                .max()
+                .alias("max_delivery_count"),
+        ])
+}
+
+/// The highest seq each group delivered (or settled), per partition and over all partitions.
+fn high_water(spans: LazyFrame, of_stage: u8, name: &str) -> (LazyFrame, LazyFrame) {
+    let done = spans.filter(is_stage(of_stage).and(col("group").is_not_null()));
+    let per_partition = done
+        .clone()
+        .filter(col("partition").is_not_null())
+        .group_by([col("stream"), col("group"), col("partition")])
+        .agg([col("seq").max().alias(format!("{name}_part"))]);
+    let any = done
+        .group_by([col("stream"), col("group")])
+        .agg([col("seq").max().alias(format!("{name}_any"))]);
+    (per_partition, any)
+}
+
+/// `{name}_passed`: the group went past the message (a higher seq on the message's partition,
+/// or on any partition when the message's is unknown), or the message is older than the grace.
+fn passed(name: &str, passing: Passing) -> Expr {
+    let part = col(format!("{name}_part"));
+    let any = col(format!("{name}_any"));
+    let by_seq = when(col("partition").is_not_null())
+        .then(part.gt(col("seq")))
+        .otherwise(any.gt(col("seq")))
+        .fill_null(lit(false));
+    let cutoff = passing.window_end_ns.saturating_sub(passing.grace_ns);
+    by_seq.or(col("last_end").lt(lit(cutoff)))
+}
+
+/// How a group passed a message, for the evidence.
+fn passed_how(name: &str, passing: Passing) -> Expr {
+    let seq = when(col("partition").is_not_null())
+        .then(col(format!("{name}_part")))
+        .otherwise(col(format!("{name}_any")));
+    when(seq.clone().gt(col("seq")).fill_null(lit(false)))
+        .then(concat_str(
+            [lit("group passed it at seq "), seq.cast(DataType::String)],
+            "",
+            true,
+        ))
+        .otherwise(concat_str(
+            [
+                lit("its last span ended "),
+                ((lit(passing.window_end_ns) - col("last_end")) / lit(1_000_000_000i64))
+                    .cast(DataType::String),
+                lit("s before the end of the window"),
+            ],
+            "",
+            true,
+        ))
+}
+
+fn text(parts: Vec<Expr>) -> Expr {
+    concat_str(parts, "", true)
+}
+
+/// Per (message, expected group) findings.
+pub fn pair_findings(
+    spans: LazyFrame,
+    messages: LazyFrame,
+    passing: Passing,
+) -> PolarsResult<LazyFrame> {
+    let pairs = messages
+        .filter(lost_at_produce().not())
+        .join(
+            expected_groups(spans.clone()),
+            [col("stream")],
+            [col("stream")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .filter(col("seq").gt_eq(col("first_seq")));
+    let pairs = join_left(
+        pairs,
+        group_activity(spans.clone()),
+        &["stream", "seq", "group"],
+    );
+    let (dp, da) = high_water(spans.clone(), stage::DELIVER, "delivered");
+    let (sp, sa) = high_water(spans, stage::CONSUME_ACK, "settled");
+    let pairs = join_left(pairs, dp, &["stream", "group", "partition"]);
+    let pairs = join_left(pairs, da, &["stream", "group"]);
+    let pairs = join_left(pairs, sp, &["stream", "group", "partition"]);
+    let pairs = join_left(pairs, sa, &["stream", "group"]).with_columns([
+        col("delivered").fill_null(lit(0u32)),
+        col("settled_ok").fill_null(lit(0u32)),
+        col("acks").fill_null(lit(0u32)),
+        col("settles").fill_null(lit(0u32)),
+        col("positioned_deliveries").fill_null(lit(0u32)),
+        col("delivered_copies").fill_null(lit(0u32)),
+    ]);
+
+    let delivered_passed = passed("delivered", passing);
+    let settled_passed = passed("settled", passing);
+    let stored = col("ok_acks")
+        .gt(lit(0u32))
+        .or(col("deliveries").gt(lit(0u32)));
+    let delivered = col("delivered").gt(lit(0u32));
+    let unsettled = col("settled_ok").eq(lit(0u32));
+    let lost_store = stored
+        .clone()
+        .and(delivered.clone().not())
+        .and(delivered_passed.clone());
+    let lost_consume = delivered
+        .clone()
+        .and(unsettled.clone())
+        .and(settled_passed.clone());
+    let duplicate_consume = col("acks").gt_eq(lit(2u32));
+    // The same stored copy came twice: a repeated position, a delivery count ≥ 2, or (where
+    // the system gives no positions) two deliveries at all.
+    let same_copy_again = col("positioned_deliveries")
+        .gt(col("delivered_copies"))
+        .or(col("max_delivery_count")
+            .gt_eq(lit(2i32))
+            .fill_null(lit(false)))
+        .or(col("positioned_deliveries")
+            .eq(lit(0u32))
+            .and(col("delivered").gt_eq(lit(2u32))));
+    let redelivered = same_copy_again.and(col("settled_ok").gt_eq(lit(1u32)));
+    let in_flight = delivered
+        .clone()
+        .not()
+        .and(delivered_passed.clone().not())
+        .or(delivered.clone().and(unsettled).and(settled_passed.not()));
+
+    let kind = when(lost_store.clone())
+        .then(lit("lost"))
+        .when(lost_consume.clone())
+        .then(lit("lost"))
+        .when(duplicate_consume.clone())
+        .then(lit("duplicate"))
+        .when(redelivered.clone())
+        .then(lit("redelivered"))
+        .when(in_flight.clone())
+        .then(lit("in_flight"))
+        .otherwise(lit(NULL).cast(DataType::String));
+    let stage_name = when(lost_store.clone())
+        .then(lit("store"))
+        .when(lost_consume.clone())
+        .then(lit("consume"))
+        .when(duplicate_consume.clone())
+        .then(lit("consume"))
+        .otherwise(lit(NULL).cast(DataType::String));
+    let stored_how = when(col("ok_acks").gt(lit(0u32)))
+        .then(text(vec![
+            lit("acked ok at position "),
+            col("ok_position").fill_null(lit("(none given)")),
+        ]))
+        .otherwise(lit("delivered to another group"));
+    let evidence = when(lost_store)
+        .then(text(vec![
+            stored_how,
+            lit("; never delivered to this group; "),
+            passed_how("delivered", passing),
+        ]))
+        .when(lost_consume)
+        .then(text(vec![
+            lit("delivered "),
+            col("delivered").cast(DataType::String),
+            lit(" time(s)"),
+            when(col("delivered_at").is_not_null())
+                .then(text(vec![lit(" (at "), col("delivered_at"), lit(")")]))
+                .otherwise(lit("")),
+            when(col("settles").gt(lit(0u32)))
+                .then(text(vec![
+                    lit(", settled "),
+                    col("settles").cast(DataType::String),
+                    lit(" time(s) but never with ack"),
+                ]))
+                .otherwise(lit(", never settled")),
+            lit("; "),
+            passed_how("settled", passing),
+        ]))
+        .when(duplicate_consume)
+        .then(text(vec![
+            lit("settled with ack "),
+            col("acks").cast(DataType::String),
+            lit(" times in this group: processed more than once"),
+        ]))
+        .when(redelivered)
+        .then(text(vec![
+            lit("delivered "),
+            col("delivered").cast(DataType::String),
+            lit(" times, processed once"),
+        ]))
+        .when(in_flight)
+        .then(
+            when(delivered)
+                .then(lit(
+                    "delivered, not settled yet; the group has not passed it",
+                ))
+                .otherwise(lit("not delivered yet; the group has not passed it")),
+        )
+        .otherwise(lit(NULL).cast(DataType::String));
+
+    Ok(pairs
+        .select([
+            kind.alias("kind"),
+            stage_name.alias("stage"),
+            col("stream"),
+            col("seq"),
+            col("group"),
+            evidence.alias("evidence"),
+        ])
+        .filter(col("kind").is_not_null()))
+}

@@ -1,0 +1,131 @@
+//! Stage 1: one row per message (stream, seq), with what its spans say.
+
+use polars::prelude::*;
+
+use crate::columns::{outcome, stage};
+
+pub(crate) fn is_stage(s: u8) -> Expr {
+    col("stage").eq(lit(s))
+}
+
+pub(crate) fn count(cond: Expr) -> Expr {
+    cond.cast(DataType::UInt32).sum()
+}
+
+pub(crate) fn ok_ack() -> Expr {
+    is_stage(stage::STORE_ACK).and(col("outcome").eq(lit(outcome::OK)))
+}
+
+/// Per message: `produce_n`, `ok_acks`, `deliveries`, `stored_copies` (distinct positions among
+/// ok acks and deliveries), `ok_position`, `partition`, `first_start`, `last_end`,
+/// `message_id`, `trace_ids`.
+pub fn messages(spans: LazyFrame) -> LazyFrame {
+    spans.group_by([col("stream"), col("seq")]).agg([
+        count(is_stage(stage::PRODUCE)).alias("produce_n"),
+        count(ok_ack()).alias("ok_acks"),
+        count(is_stage(stage::STORE_ACK)).alias("store_answers"),
+        count(is_stage(stage::DELIVER)).alias("deliveries"),
+        col("position")
+            .filter(ok_ack().or(is_stage(stage::DELIVER)))
+            .drop_nulls()
+            .n_unique()
+            .alias("stored_copies"),
+        col("position")
+            .filter(ok_ack().or(is_stage(stage::DELIVER)))
+            .drop_nulls()
+            .unique_stable()
+            .sort(SortOptions::default())
+            .alias("positions"),
+        col("position")
+            .filter(ok_ack())
+            .drop_nulls()
+            .first()
+            .alias("ok_position"),
+        col("partition").drop_nulls().first().alias("partition"),
+        col("start_ns").min().alias("first_start"),
+        col("end_ns").max().alias("last_end"),
+        col("message_id").drop_nulls().first().alias("message_id"),
+        col("trace_id")
+            .unique_stable()
+            .sort(SortOptions::default())
+            .alias("trace_ids"),
+    ])
+}
+
+/// A message whose attempts all failed and that nobody delivered: only `lost/produce`.
+pub(crate) fn lost_at_produce() -> Expr {
+    col("produce_n")
+        .gt(lit(0u32))
+        .and(col("ok_acks").eq(lit(0u32)))
+        .and(col("deliveries").eq(lit(0u32)))
+}
+
+/// Message-level findings: `lost/produce`, `duplicate/produce`, `telemetry_gap`.
+pub fn message_findings(messages: LazyFrame) -> PolarsResult<LazyFrame> {
+    let lost = messages.clone().filter(lost_at_produce()).select([
+        lit("lost").alias("kind"),
+        lit("produce").alias("stage"),
+        col("stream"),
+        col("seq"),
+        format_str(
+            "{} attempt(s), {} broker answer(s), none ok; never delivered",
+            &[col("produce_n"), col("store_answers")],
+        )?
+        .alias("evidence"),
+    ]);
+    let stored_twice = col("stored_copies")
+        .gt_eq(lit(2u32))
+        .or(col("stored_copies")
+            .eq(lit(0u32))
+            .and(col("ok_acks").gt_eq(lit(2u32))));
+    let duplicate = messages.clone().filter(stored_twice).select([
+        lit("duplicate").alias("kind"),
+        lit("produce").alias("stage"),
+        col("stream"),
+        col("seq"),
+        when(col("stored_copies").gt_eq(lit(2u32)))
+            .then(concat_str(
+                [
+                    lit("stored "),
+                    col("stored_copies").cast(DataType::String),
+                    lit(" times: positions "),
+                    col("positions").list().join(lit(", "), true),
+                ],
+                "",
+                true,
+            ))
+            .otherwise(concat_str(
+                [
+                    lit("acked ok "),
+                    col("ok_acks").cast(DataType::String),
+                    lit(" times (the broker gives no positions)"),
+                ],
+                "",
+                true,
+            ))
+            .alias("evidence"),
+    ]);
+    let gap = messages
+        .filter(
+            col("deliveries")
+                .gt(lit(0u32))
+                .and(col("produce_n").eq(lit(0u32))),
+        )
+        .select([
+            lit("telemetry_gap").alias("kind"),
+            lit(NULL).cast(DataType::String).alias("stage"),
+            col("stream"),
+            col("seq"),
+            concat_str(
+                [
+                    lit("delivered "),
+                    col("deliveries").cast(DataType::String),
+                    lit(" time(s) but no produce span exists"),
+                ],
+                "",
+                true,
+            )
+            .alias("evidence"),
+        ]);
+    concat([lost, duplicate, gap], UnionArgs::default())
+}

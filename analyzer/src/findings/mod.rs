@@ -1,0 +1,83 @@
+//! The verdicts of SPEC §4 as polars lazy plans over the span columns: each stage a
+//! `LazyFrame -> LazyFrame` function on integer keys (stream code, seq, group code,
+//! partition code), all collected in one pass.
+
+mod gaps;
+mod groups;
+mod messages;
+
+pub use gaps::{MAX_EXPANDED_GAP, unobserved};
+pub use groups::{Passing, expected_groups, pair_findings};
+pub use messages::{message_findings, messages};
+
+use polars::prelude::*;
+
+/// The findings and the counts the summary needs.
+#[derive(Debug)]
+pub struct Collected {
+    /// One row per finding: `kind`, `stage`, `stream`, `seq`, `group`, `evidence`,
+    /// `message_id`, `partition`, `trace_ids`.
+    pub findings: DataFrame,
+    /// Messages seen (distinct (stream, seq) with any span).
+    pub messages: u64,
+}
+
+/// Every finding of `spans` (the frame built by [`crate::columns::SpanColumns`]).
+pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
+    let messages = messages(spans.clone()).cache();
+    let per_message = message_findings(messages.clone())?;
+    let holes = unobserved(spans.clone())?;
+    let per_group = pair_findings(spans, messages.clone(), passing)?;
+    let columns = || {
+        [
+            col("kind"),
+            col("stage"),
+            col("stream"),
+            col("seq"),
+            col("group"),
+            col("evidence"),
+        ]
+    };
+    let no_group = |lf: LazyFrame| {
+        lf.with_column(lit(NULL).cast(DataType::UInt32).alias("group"))
+            .select(columns())
+    };
+    let findings = concat(
+        [
+            no_group(per_message),
+            no_group(holes),
+            per_group.select(columns()),
+        ],
+        UnionArgs {
+            to_supertypes: true,
+            ..UnionArgs::default()
+        },
+    )?
+    .join(
+        messages.clone().select([
+            col("stream"),
+            col("seq"),
+            col("message_id"),
+            col("partition"),
+            col("trace_ids"),
+        ]),
+        [col("stream"), col("seq")],
+        [col("stream"), col("seq")],
+        JoinArgs::new(JoinType::Left),
+    );
+    let counts = messages.select([len().alias("messages")]);
+    let mut frames = LazyFrame::collect_all_with_engine(
+        vec![findings.logical_plan, counts.logical_plan],
+        Engine::Auto,
+        OptFlags::default(),
+    )?;
+    let counts = frames.pop().unwrap_or_default();
+    let findings = frames.pop().unwrap_or_default();
+    let messages = counts
+        .column("messages")
+        .ok()
+        .and_then(|c| c.get(0).ok())
+        .and_then(|v| v.extract::<u64>())
+        .unwrap_or(0);
+    Ok(Collected { findings, messages })
+}

@@ -1,0 +1,251 @@
+//! Reading traces: finding the files, decoding them in parallel pieces straight into span
+//! columns, and accounting for every record that could not be used.
+
+mod chunk;
+mod extract;
+mod files;
+mod malformed;
+mod otlp_json;
+mod otlp_proto;
+
+pub use chunk::{ChunkOutput, TelemetryHealth};
+pub use extract::Scalar;
+pub use files::{Compression, Format, InputFile, classify, discover, open};
+pub use malformed::Malformed;
+
+use rayon::prelude::*;
+use std::io::Read;
+
+use crate::columns::SpanColumns;
+
+/// Bytes read from a file per step; each step is split across the worker threads.
+const BLOCK: usize = 32 << 20;
+
+/// Everything read from the input.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// The keyed spans.
+    pub columns: SpanColumns,
+    /// Counts, problems and the time window.
+    pub stats: InputStats,
+}
+
+/// Counts, problems and the time window of the input.
+#[derive(Debug, Default, Clone)]
+pub struct InputStats {
+    /// Files read.
+    pub files: u64,
+    /// Records (requests) read.
+    pub records: u64,
+    /// Spans read.
+    pub spans: u64,
+    /// Spans with `mqtrace.stage` or messaging attributes.
+    pub messaging_spans: u64,
+    /// What could not be used, in input order.
+    pub malformed: Vec<Malformed>,
+    /// Earliest span start, ns.
+    pub window_start: Option<i64>,
+    /// Latest span end, ns.
+    pub window_end: Option<i64>,
+    /// Telemetry-health reports of the exporters.
+    pub telemetry: TelemetryHealth,
+}
+
+/// Reads `files`; `progress` is told how many input bytes each step consumed.
+pub fn load(files: &[InputFile], progress: &(dyn Fn(u64) + Sync)) -> Loaded {
+    let mut all = ChunkOutput::default();
+    for file in files {
+        let mut out = match file.format {
+            Format::JsonLines => read_json_lines(file, progress),
+            Format::Protobuf => read_protobuf(file, progress),
+        };
+        let name = file.path.display().to_string();
+        for m in &mut out.malformed {
+            m.file.clone_from(&name);
+        }
+        all.append(out);
+    }
+    Loaded {
+        columns: std::mem::take(&mut all.columns),
+        stats: InputStats {
+            files: files.len() as u64,
+            records: all.records,
+            spans: all.spans,
+            messaging_spans: all.messaging_spans,
+            malformed: all.malformed,
+            window_start: all.window_start,
+            window_end: all.window_end,
+            telemetry: all.telemetry,
+        },
+    }
+}
+
+fn file_problem(error: String) -> ChunkOutput {
+    let mut out = ChunkOutput::default();
+    out.malformed.push(Malformed {
+        file: String::new(),
+        line: None,
+        offset: None,
+        error,
+    });
+    out
+}
+
+fn read_protobuf(file: &InputFile, progress: &(dyn Fn(u64) + Sync)) -> ChunkOutput {
+    let input = match open(file) {
+        Ok(r) => r,
+        Err(e) => return file_problem(format!("cannot open: {e}")),
+    };
+    let mut counted = CountingReader { inner: input, n: 0 };
+    let mut out = ChunkOutput::default();
+    otlp_proto::read(&mut counted, &mut out);
+    progress(counted.n);
+    if out.records == 0 && out.malformed.is_empty() {
+        return file_problem("empty file: no OTLP records".to_owned());
+    }
+    out
+}
+
+struct CountingReader<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
+fn read_json_lines(file: &InputFile, progress: &(dyn Fn(u64) + Sync)) -> ChunkOutput {
+    let mut input = match open(file) {
+        Ok(r) => r,
+        Err(e) => return file_problem(format!("cannot open: {e}")),
+    };
+    let mut out = ChunkOutput::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 20));
+    let mut next_line: u64 = 1;
+    let mut first_block = true;
+    loop {
+        let before = buf.len();
+        buf.resize(before + BLOCK, 0);
+        let got = match read_fill(&mut input, &mut buf[before..]) {
+            Ok(n) => n,
+            Err(e) => {
+                buf.truncate(before);
+                out.malformed_line(next_line, format!("read error: {e}"));
+                break;
+            }
+        };
+        buf.truncate(before + got);
+        progress(got as u64);
+        if first_block {
+            first_block = false;
+            if buf.is_empty() {
+                return file_problem("empty file: no OTLP records".to_owned());
+            }
+            if buf.iter().take(4096).any(|b| *b == 0) {
+                return file_problem(
+                    "binary data, not OTLP JSON lines (an OTLP protobuf file should be named \
+                     .binpb or .pb)"
+                        .to_owned(),
+                );
+            }
+        }
+        let eof = got == 0;
+        // Parse up to the last newline; at the end of the file, everything.
+        let cut = if eof {
+            buf.len()
+        } else {
+            match buf.iter().rposition(|b| *b == b'\n') {
+                Some(i) => i + 1,
+                None => continue, // a line longer than a block: read more
+            }
+        };
+        let rest = buf.split_off(cut);
+        let piece_out = parse_block(&buf, next_line, eof);
+        next_line += count_lines(&buf);
+        out.append(piece_out);
+        buf = rest;
+        if eof {
+            break;
+        }
+    }
+    out
+}
+
+fn read_fill(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match input.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+fn count_lines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|b| **b == b'\n').count() as u64
+}
+
+/// Parses whole lines in parallel pieces, merged back in order.
+fn parse_block(block: &[u8], first_line: u64, ends_file: bool) -> ChunkOutput {
+    let pieces = rayon::current_num_threads().max(1) * 4;
+    let target = block.len() / pieces + 1;
+    let mut bounds = Vec::with_capacity(pieces + 1);
+    let mut start = 0;
+    let mut line = first_line;
+    while start < block.len() {
+        let mut end = (start + target).min(block.len());
+        if end < block.len() {
+            end = block[end..]
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(block.len(), |i| end + i + 1);
+        }
+        bounds.push((start, end, line));
+        line += count_lines(&block[start..end]);
+        start = end;
+    }
+    let last_piece = bounds.len().saturating_sub(1);
+    bounds
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, (s, e, line))| parse_lines(&block[s..e], line, ends_file && i == last_piece))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold(ChunkOutput::default(), |mut acc, o| {
+            acc.append(o);
+            acc
+        })
+}
+
+fn parse_lines(bytes: &[u8], first_line: u64, ends_file: bool) -> ChunkOutput {
+    let mut out = ChunkOutput::default();
+    let mut line_no = first_line;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (line, next, has_newline) = match rest.iter().position(|b| *b == b'\n') {
+            Some(i) => (&rest[..i], &rest[i + 1..], true),
+            None => (rest, &rest[rest.len()..], false),
+        };
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            if let Err(reason) = otlp_json::parse_line(line, line_no, &mut out) {
+                let reason = if ends_file && !has_newline && next.is_empty() {
+                    format!("torn last line (the writer was killed mid-write?): {reason}")
+                } else {
+                    reason
+                };
+                out.malformed_line(line_no, reason);
+            }
+        }
+        rest = next;
+        line_no += 1;
+    }
+    out
+}

@@ -1,0 +1,128 @@
+//! OTLP protobuf files as the OpenTelemetry Collector's file exporter writes them with
+//! `format: proto`: each `ExportTraceServiceRequest` after its length, 4 bytes big-endian.
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use prost::Message;
+use std::borrow::Cow;
+use std::io::Read;
+
+use super::chunk::ChunkOutput;
+use super::extract::{Extracted, Scalar, extract};
+
+/// Largest record accepted: a length beyond it means the framing is broken.
+const MAX_RECORD: usize = 256 << 20;
+
+/// Reads every record of `input` into `out`; problems are recorded with their byte offset.
+pub fn read(mut input: impl Read, out: &mut ChunkOutput) {
+    let mut offset = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        let mut len = [0u8; 4];
+        match read_exact_or_eof(&mut input, &mut len) {
+            Ok(0) => return,
+            Ok(4) => {}
+            Ok(_) => {
+                return out.malformed_at(
+                    offset,
+                    "torn record: the file ends inside a length prefix".to_owned(),
+                );
+            }
+            Err(e) => return out.malformed_at(offset, format!("read error: {e}")),
+        }
+        let n = u32::from_be_bytes(len) as usize;
+        if n > MAX_RECORD {
+            return out.malformed_at(
+                offset,
+                format!(
+                    "record length {n} is not plausible: not a length-prefixed OTLP protobuf file \
+                     (OTLP JSON lines should be named .json or .jsonl)"
+                ),
+            );
+        }
+        buf.resize(n, 0);
+        match read_exact_or_eof(&mut input, &mut buf) {
+            Ok(got) if got == n => {}
+            Ok(got) => {
+                return out.malformed_at(
+                    offset,
+                    format!("torn record: {got} of {n} bytes (a torn write?)"),
+                );
+            }
+            Err(e) => return out.malformed_at(offset, format!("read error: {e}")),
+        }
+        match ExportTraceServiceRequest::decode(buf.as_slice()) {
+            Ok(request) => take(request, offset, out),
+            Err(e) => out.malformed_at(
+                offset,
+                format!("not an OTLP ExportTraceServiceRequest: {e}"),
+            ),
+        }
+        offset += 4 + n as u64;
+    }
+}
+
+fn read_exact_or_eof(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match input.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    s
+}
+
+fn take(request: ExportTraceServiceRequest, offset: u64, out: &mut ChunkOutput) {
+    out.records += 1;
+    for rs in request.resource_spans {
+        for ss in rs.scope_spans {
+            for span in ss.spans {
+                out.spans += 1;
+                let start = i64::try_from(span.start_time_unix_nano).unwrap_or(i64::MAX);
+                let end = i64::try_from(span.end_time_unix_nano).unwrap_or(i64::MAX);
+                out.observe_window(start, end);
+                let values: Vec<(&str, Scalar<'_>)> = span
+                    .attributes
+                    .iter()
+                    .map(|kv| {
+                        let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                            Some(Value::StringValue(s)) => Scalar::Str(Cow::Borrowed(s.as_str())),
+                            Some(Value::IntValue(i)) => Scalar::Int(*i),
+                            Some(Value::BoolValue(b)) => Scalar::Bool(*b),
+                            Some(Value::DoubleValue(d)) => Scalar::Double(*d),
+                            _ => Scalar::Other,
+                        };
+                        (kv.key.as_str(), v)
+                    })
+                    .collect();
+                let trace_id = hex(&span.trace_id);
+                let result = extract(&trace_id, start, end, values.iter().map(|(k, v)| (*k, v)));
+                match result {
+                    Ok(Extracted::Other) => out.telemetry_report(&span.name, &values),
+                    Ok(Extracted::Unkeyed) => out.messaging_spans += 1,
+                    Ok(Extracted::Keyed(row)) => {
+                        out.messaging_spans += 1;
+                        out.columns.push(row);
+                    }
+                    Err(reason) => {
+                        out.messaging_spans += 1;
+                        out.malformed_at(offset, reason);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! `mqtrace`: the analyzer's command line.
+
+mod cli;
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use cli::{AnalyzeArgs, Cli, Command, OutputFormat};
+use mqtrace_analyzer::{Options, Report, analyze, input};
+use polars::prelude::*;
+
+/// Inputs smaller than this finish before a progress bar would help.
+const PROGRESS_MIN_BYTES: u64 = 64 << 20;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mqtrace: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Analyze(args) => run_analyze(args),
+    }
+}
+
+fn progress_bar(files: &[input::InputFile], hidden: bool) -> ProgressBar {
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(&f.path).ok())
+        .map(|m| m.len())
+        .sum();
+    let compressed = files
+        .iter()
+        .any(|f| f.compression != input::Compression::None);
+    if hidden || total < PROGRESS_MIN_BYTES || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = if compressed {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::new(total)
+    };
+    bar.set_draw_target(ProgressDrawTarget::stderr());
+    let template = if compressed {
+        "{spinner} reading traces: {bytes} ({bytes_per_sec})"
+    } else {
+        "reading traces [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    if args.format == OutputFormat::Parquet && args.output.is_none() {
+        bail!("--format parquet writes binary data: give --output FILE");
+    }
+    let files = input::discover(&args.paths)?;
+    let bar = progress_bar(&files, args.no_progress);
+    let options = Options {
+        grace: args.grace,
+        streams: args.streams.clone(),
+        groups: args.groups.clone(),
+    };
+    let report = analyze(&files, &options, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+
+    write_report(&report, &args)?;
+    if args.strict && !report.input.malformed.is_empty() {
+        eprintln!(
+            "mqtrace: {} malformed record(s), first: {} (--strict)",
+            report.input.malformed.len(),
+            report.input.malformed[0]
+        );
+        return Ok(ExitCode::from(2));
+    }
+    if !report.input.malformed.is_empty() && args.format != OutputFormat::Table {
+        eprintln!(
+            "mqtrace: skipped {} malformed record(s), first: {}",
+            report.input.malformed.len(),
+            report.input.malformed[0]
+        );
+    }
+    Ok(if report.has_problems() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn write_report(report: &Report, args: &AnalyzeArgs) -> anyhow::Result<()> {
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    match args.format {
+        OutputFormat::Table => {
+            out.write_all(mqtrace_analyzer::report::render_table(report, args.max_rows).as_bytes())?
+        }
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, report)?;
+            out.write_all(b"\n")?;
+        }
+        OutputFormat::Csv => {
+            let mut df = report.findings_frame(false)?;
+            CsvWriter::new(&mut out).finish(&mut df)?;
+        }
+        OutputFormat::Parquet => {
+            let mut df = report.findings_frame(true)?;
+            ParquetWriter::new(&mut out).finish(&mut df)?;
+        }
+    }
+    out.flush().context("writing the report")?;
+    Ok(())
+}

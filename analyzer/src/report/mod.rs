@@ -1,0 +1,281 @@
+//! The report: SPEC §6's JSON, and the same content as a terminal table, CSV or Parquet.
+
+mod table;
+
+pub use table::render_table;
+
+use polars::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use crate::input::{InputStats, Malformed, TelemetryHealth};
+
+/// Every kind/stage pair the analyzer can report, in the order summaries list them.
+pub const FINDING_KEYS: [&str; 9] = [
+    "lost/produce",
+    "lost/store",
+    "lost/consume",
+    "duplicate/produce",
+    "duplicate/consume",
+    "unobserved",
+    "telemetry_gap",
+    "redelivered",
+    "in_flight",
+];
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// `lost`, `duplicate`, `unobserved`, `telemetry_gap`, `redelivered`, `in_flight`.
+    pub kind: String,
+    /// `produce`, `store`, `consume`, or none.
+    pub stage: Option<String>,
+    /// The producer id.
+    pub producer_id: String,
+    /// The stream.
+    pub stream: String,
+    /// The seq.
+    pub seq: i64,
+    /// The consumer group, for per-group findings.
+    pub consumer_group: Option<String>,
+    /// The message id.
+    pub message_id: String,
+    /// The partition, where known.
+    pub partition: Option<String>,
+    /// The traces the message's spans belong to.
+    pub trace_ids: Vec<String>,
+    /// Why.
+    pub evidence: String,
+}
+
+impl Finding {
+    /// `kind/stage`, or `kind` where there is no stage.
+    pub fn key(&self) -> String {
+        match &self.stage {
+            Some(stage) => format!("{}/{stage}", self.kind),
+            None => self.kind.clone(),
+        }
+    }
+
+    /// A loss, a duplicate or an unobserved seq: what makes the exit status 1.
+    pub fn is_problem(&self) -> bool {
+        matches!(self.kind.as_str(), "lost" | "duplicate" | "unobserved")
+    }
+}
+
+/// The `input` section.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputSection {
+    /// Files read.
+    pub files: u64,
+    /// Records read.
+    pub records: u64,
+    /// Spans read.
+    pub spans: u64,
+    /// Messaging spans.
+    pub messaging_spans: u64,
+    /// Records and spans that could not be used.
+    pub malformed: Vec<Malformed>,
+}
+
+/// The `window` section.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Window {
+    /// Earliest span start, ns since the epoch.
+    pub start_unix_nano: i64,
+    /// Latest span end, ns since the epoch.
+    pub end_unix_nano: i64,
+}
+
+/// The `summary` section.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Streams seen.
+    pub streams: u64,
+    /// Messages seen.
+    pub messages: u64,
+    /// Findings per `kind/stage` (every known key, zeros included).
+    pub findings: BTreeMap<String, u64>,
+    /// What the exporters reported about their own losses.
+    pub telemetry: TelemetryHealth,
+}
+
+/// The whole report (schema `mqtrace.report/v1`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// `mqtrace.report/v1`.
+    pub schema: &'static str,
+    /// What was read.
+    pub input: InputSection,
+    /// The time window.
+    pub window: Window,
+    /// Counts.
+    pub summary: Summary,
+    /// Every finding.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Any loss, duplicate or unobserved seq.
+    pub fn has_problems(&self) -> bool {
+        self.findings.iter().any(Finding::is_problem)
+    }
+
+    /// Assembles the report from the collected findings and the input's counts.
+    pub fn new(
+        stats: InputStats,
+        streams: &[(String, String)],
+        groups: &[String],
+        partitions: &[String],
+        messages: u64,
+        findings: &DataFrame,
+    ) -> PolarsResult<Report> {
+        let mut list = findings_from_frame(findings, streams, groups, partitions)?;
+        list.sort_by(|a, b| {
+            (&a.producer_id, &a.stream, a.seq, &a.consumer_group, &a.kind).cmp(&(
+                &b.producer_id,
+                &b.stream,
+                b.seq,
+                &b.consumer_group,
+                &b.kind,
+            ))
+        });
+        let mut counts: BTreeMap<String, u64> =
+            FINDING_KEYS.iter().map(|k| ((*k).to_owned(), 0)).collect();
+        for f in &list {
+            *counts.entry(f.key()).or_default() += 1;
+        }
+        Ok(Report {
+            schema: mqtrace::names::REPORT_SCHEMA,
+            input: InputSection {
+                files: stats.files,
+                records: stats.records,
+                spans: stats.spans,
+                messaging_spans: stats.messaging_spans,
+                malformed: stats.malformed,
+            },
+            window: Window {
+                start_unix_nano: stats.window_start.unwrap_or(0),
+                end_unix_nano: stats.window_end.unwrap_or(0),
+            },
+            summary: Summary {
+                streams: streams.len() as u64,
+                messages,
+                findings: counts,
+                telemetry: stats.telemetry,
+            },
+            findings: list,
+        })
+    }
+
+    /// The findings as a frame with names (for CSV and Parquet).
+    pub fn findings_frame(&self, trace_ids_as_list: bool) -> PolarsResult<DataFrame> {
+        let f = &self.findings;
+        let trace_ids: Column = if trace_ids_as_list {
+            let lists: Vec<Series> = f
+                .iter()
+                .map(|x| Series::new("".into(), x.trace_ids.clone()))
+                .collect();
+            Column::new("trace_ids".into(), lists)
+        } else {
+            Column::new(
+                "trace_ids".into(),
+                f.iter().map(|x| x.trace_ids.join(";")).collect::<Vec<_>>(),
+            )
+        };
+        DataFrame::new(
+            f.len(),
+            vec![
+                Column::new(
+                    "kind".into(),
+                    f.iter().map(|x| x.kind.as_str()).collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "stage".into(),
+                    f.iter().map(|x| x.stage.as_deref()).collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "producer_id".into(),
+                    f.iter().map(|x| x.producer_id.as_str()).collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "stream".into(),
+                    f.iter().map(|x| x.stream.as_str()).collect::<Vec<_>>(),
+                ),
+                Column::new("seq".into(), f.iter().map(|x| x.seq).collect::<Vec<_>>()),
+                Column::new(
+                    "consumer_group".into(),
+                    f.iter()
+                        .map(|x| x.consumer_group.as_deref())
+                        .collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "message_id".into(),
+                    f.iter().map(|x| x.message_id.as_str()).collect::<Vec<_>>(),
+                ),
+                Column::new(
+                    "partition".into(),
+                    f.iter().map(|x| x.partition.as_deref()).collect::<Vec<_>>(),
+                ),
+                trace_ids,
+                Column::new(
+                    "evidence".into(),
+                    f.iter().map(|x| x.evidence.as_str()).collect::<Vec<_>>(),
+                ),
+            ],
+        )
+    }
+}
+
+fn name(dict: &[String], code: Option<u32>) -> Option<String> {
+    code.and_then(|c| dict.get(c as usize)).cloned()
+}
+
+fn findings_from_frame(
+    df: &DataFrame,
+    streams: &[(String, String)],
+    groups: &[String],
+    partitions: &[String],
+) -> PolarsResult<Vec<Finding>> {
+    let kind = df.column("kind")?.str()?;
+    let stage = df.column("stage")?.str()?;
+    let stream = df.column("stream")?.u32()?;
+    let seq = df.column("seq")?.i64()?;
+    let group = df.column("group")?.u32()?;
+    let evidence = df.column("evidence")?.str()?;
+    let message_id = df.column("message_id")?.str()?;
+    let partition = df.column("partition")?.u32()?;
+    let trace_ids = df.column("trace_ids")?.list()?;
+    let mut out = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let (producer_id, stream_name) = stream
+            .get(i)
+            .and_then(|c| streams.get(c as usize))
+            .cloned()
+            .unwrap_or_default();
+        let seq = seq.get(i).unwrap_or(0);
+        let ids: Vec<String> = match trace_ids.get_as_series(i) {
+            Some(s) => s
+                .str()
+                .map(|s| s.iter().flatten().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        out.push(Finding {
+            kind: kind.get(i).unwrap_or_default().to_owned(),
+            stage: stage.get(i).map(str::to_owned),
+            message_id: message_id
+                .get(i)
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{producer_id}:{stream_name}:{seq}")),
+            producer_id,
+            stream: stream_name,
+            seq,
+            consumer_group: name(groups, group.get(i)),
+            partition: name(partitions, partition.get(i)),
+            trace_ids: ids,
+            evidence: evidence.get(i).unwrap_or_default().to_owned(),
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,163 @@
+//! The report as text for a terminal: summary by kind, by stream and group, then findings.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::{FINDING_KEYS, Report};
+
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
+        let mut first = true;
+        for (cell, w) in cells.zip(&widths) {
+            if !first {
+                out.push_str("  ");
+            }
+            first = false;
+            let _ = write!(out, "{cell:<w$}");
+        }
+        let trimmed = out.trim_end_matches(' ').len();
+        out.truncate(trimmed);
+        out.push('\n');
+    };
+    line(out, &mut header.iter().copied());
+    for row in rows {
+        line(out, &mut row.iter().map(String::as_str));
+    }
+}
+
+/// Renders `report`, listing at most `max_rows` findings.
+pub fn render_table(report: &Report, max_rows: usize) -> String {
+    let mut out = String::new();
+    let input = &report.input;
+    let secs = (report.window.end_unix_nano - report.window.start_unix_nano) as f64 / 1e9;
+    let _ = writeln!(
+        out,
+        "mqtrace: {} file(s), {} spans ({} messaging), {} messages in {} stream(s), window {secs:.1} s",
+        input.files,
+        input.spans,
+        input.messaging_spans,
+        report.summary.messages,
+        report.summary.streams
+    );
+    let t = &report.summary.telemetry;
+    if t.reports > 0 {
+        let _ = writeln!(
+            out,
+            "telemetry: exporters reported {} dropped span(s) ({} report(s), {} at shutdown)",
+            t.dropped_spans, t.reports, t.final_reports
+        );
+    }
+    if !input.malformed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nskipped {} malformed record(s):",
+            input.malformed.len()
+        );
+        for m in input.malformed.iter().take(max_rows) {
+            let _ = writeln!(out, "  {m}");
+        }
+        if input.malformed.len() > max_rows {
+            let _ = writeln!(out, "  … and {} more", input.malformed.len() - max_rows);
+        }
+    }
+
+    out.push_str("\nfindings by kind\n");
+    let rows: Vec<Vec<String>> = FINDING_KEYS
+        .iter()
+        .map(|k| {
+            vec![
+                (*k).to_owned(),
+                report
+                    .summary
+                    .findings
+                    .get(*k)
+                    .copied()
+                    .unwrap_or(0)
+                    .to_string(),
+            ]
+        })
+        .collect();
+    table(&mut out, &["kind", "count"], &rows);
+
+    let mut by_group: BTreeMap<(String, String, String), BTreeMap<String, u64>> = BTreeMap::new();
+    for f in &report.findings {
+        let group = f.consumer_group.clone().unwrap_or_else(|| "-".to_owned());
+        *by_group
+            .entry((f.producer_id.clone(), f.stream.clone(), group))
+            .or_default()
+            .entry(f.key())
+            .or_default() += 1;
+    }
+    if !by_group.is_empty() {
+        out.push_str("\nby stream and group\n");
+        let mut header = vec!["producer", "stream", "group"];
+        header.extend(FINDING_KEYS);
+        let rows: Vec<Vec<String>> = by_group
+            .into_iter()
+            .map(|((p, s, g), counts)| {
+                let mut row = vec![p, s, g];
+                row.extend(
+                    FINDING_KEYS
+                        .iter()
+                        .map(|k| counts.get(*k).copied().unwrap_or(0).to_string()),
+                );
+                row
+            })
+            .collect();
+        table(&mut out, &header, &rows);
+    }
+
+    if report.findings.is_empty() {
+        out.push_str("\nno findings: every message was produced, stored and consumed once\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\nfindings ({} of {})",
+        report.findings.len().min(max_rows),
+        report.findings.len()
+    );
+    let rows: Vec<Vec<String>> = report
+        .findings
+        .iter()
+        .take(max_rows)
+        .map(|f| {
+            vec![
+                f.key(),
+                f.producer_id.clone(),
+                f.stream.clone(),
+                f.seq.to_string(),
+                f.consumer_group.clone().unwrap_or_else(|| "-".to_owned()),
+                f.partition.clone().unwrap_or_else(|| "-".to_owned()),
+                f.evidence.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &mut out,
+        &[
+            "finding",
+            "producer",
+            "stream",
+            "seq",
+            "group",
+            "partition",
+            "evidence",
+        ],
+        &rows,
+    );
+    if report.findings.len() > max_rows {
+        let _ = writeln!(
+            out,
+            "… and {} more (--max-rows, or --format json/csv for all)",
+            report.findings.len() - max_rows
+        );
+    }
+    out
+}
