@@ -117,6 +117,9 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
         out.push_str("\nno findings: every message was produced, stored and consumed once\n");
         return out;
     }
+    if max_rows == 0 {
+        return out;
+    }
     let _ = writeln!(
         out,
         "\nfindings ({} of {})",

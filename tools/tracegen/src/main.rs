@@ -1,0 +1,70 @@
+//! `tracegen SPANS OUT_FILE`: writes about SPANS spans of healthy traffic with a sprinkle of
+//! faults (one lost at each stage, one duplicate, per 10,000 messages) as OTLP JSON lines, for
+//! benchmarks.
+
+use mqtrace_tracegen::{Host, Msg, Traces};
+use std::io::Write;
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(spans), Some(path)) = (args.get(1).and_then(|s| s.parse::<u64>().ok()), args.get(2))
+    else {
+        eprintln!("usage: tracegen SPANS OUT_FILE");
+        return std::process::ExitCode::from(2);
+    };
+    let file = match std::fs::File::create(path) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("tracegen: {path}: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut t = Traces::new();
+    let mut seq = 0u64;
+    let streams = ["orders", "payments", "audit", "emails"];
+    while t.span_count() < spans {
+        seq += 1;
+        for (s, stream) in streams.iter().enumerate() {
+            let m = Msg::new("svc-1", stream, seq).on(&(seq % 4).to_string());
+            let pos = format!("{}/{}", seq % 4, seq);
+            match (seq + s as u64) % 10_000 {
+                17 => {
+                    // lost at the store: acked, never delivered
+                    t.produce(&m, 1, Host::PRODUCER);
+                    t.store_ack(&m, 1, "ok", Some(&pos), Host::PRODUCER);
+                }
+                18 => {
+                    // lost at the consumer: delivered, never settled
+                    t.produce(&m, 1, Host::PRODUCER);
+                    t.store_ack(&m, 1, "ok", Some(&pos), Host::PRODUCER);
+                    t.deliver(&m, "g1", Some(&pos), 1, Host::CONSUMER);
+                }
+                19 => {
+                    t.produce(&m, 1, Host::PRODUCER);
+                    t.store_ack(&m, 1, "error", None, Host::PRODUCER);
+                }
+                _ => t.healthy(&m, &pos, &["g1"]),
+            }
+            if seq % 50 == 0 {
+                t.unrelated(Host::PRODUCER);
+            }
+        }
+        if seq % 1000 == 0 {
+            if let Err(e) = out.write_all(t.drain().as_bytes()) {
+                eprintln!("tracegen: {path}: {e}");
+                return std::process::ExitCode::from(2);
+            }
+        }
+    }
+    let spans = t.span_count();
+    if let Err(e) = out
+        .write_all(t.finish().as_bytes())
+        .and_then(|()| out.flush())
+    {
+        eprintln!("tracegen: {path}: {e}");
+        return std::process::ExitCode::from(2);
+    }
+    eprintln!("tracegen: {spans} spans, {seq} messages per stream, to {path}");
+    std::process::ExitCode::SUCCESS
+}
