@@ -46,15 +46,15 @@ fn main() -> std::process::ExitCode {
                 }
                 _ => t.healthy(&m, &pos, &["g1"]),
             }
-            if seq % 50 == 0 {
+            if seq.is_multiple_of(50) {
                 t.unrelated(Host::PRODUCER);
             }
         }
-        if seq % 1000 == 0 {
-            if let Err(e) = out.write_all(t.drain().as_bytes()) {
-                eprintln!("tracegen: {path}: {e}");
-                return std::process::ExitCode::from(2);
-            }
+        if seq.is_multiple_of(1000)
+            && let Err(e) = out.write_all(t.drain().as_bytes())
+        {
+            eprintln!("tracegen: {path}: {e}");
+            return std::process::ExitCode::from(2);
         }
     }
     let spans = t.span_count();
