@@ -102,6 +102,7 @@ pub fn analyze(
         &partitions,
         collected.messages,
         &collected.findings,
+        &collected.latency,
     )?;
     if !options.streams.is_empty() {
         report.summary.streams = streams

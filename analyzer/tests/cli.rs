@@ -84,6 +84,26 @@ fn the_json_report_has_the_spec_shape() {
     assert_eq!(r["summary"]["messages"], 5);
     assert_eq!(r["summary"]["findings"]["lost/store"], 1);
     assert_eq!(r["summary"]["findings"]["lost/produce"], 0);
+    let hops: Vec<(String, u64)> = r["summary"]["latency"]
+        .as_array()
+        .expect("latency")
+        .iter()
+        .map(|l| {
+            (
+                l["hop"].as_str().unwrap_or("").to_owned(),
+                l["count"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hops,
+        [
+            ("produce→store_ack".to_owned(), 5),
+            ("store_ack→deliver".to_owned(), 4),
+            ("deliver→consume_ack".to_owned(), 4)
+        ],
+        "the lost message has no delivery to measure"
+    );
     let findings = r["findings"].as_array().expect("findings");
     assert_eq!(findings.len(), 1);
     let f = &findings[0];

@@ -12,6 +12,7 @@ pub(crate) fn count(cond: Expr) -> Expr {
     cond.cast(DataType::UInt32).sum()
 }
 
+/// A `store_ack` with outcome `ok`.
 pub(crate) fn ok_ack() -> Expr {
     is_stage(stage::STORE_ACK).and(col("outcome").eq(lit(outcome::OK)))
 }

@@ -4,10 +4,12 @@
 
 mod gaps;
 mod groups;
+mod latency;
 mod messages;
 
 pub use gaps::{MAX_EXPANDED_GAP, unobserved};
 pub use groups::{Passing, expected_groups, pair_findings};
+pub use latency::latency;
 pub use messages::{message_findings, messages};
 
 use polars::prelude::*;
@@ -20,6 +22,8 @@ pub struct Collected {
     pub findings: DataFrame,
     /// Messages seen (distinct (stream, seq) with any span).
     pub messages: u64,
+    /// Per-stage latency percentiles (see [`latency`]).
+    pub latency: DataFrame,
 }
 
 /// Every finding of `spans` (the frame built by [`crate::columns::SpanColumns`]).
@@ -27,7 +31,8 @@ pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
     let messages = messages(spans.clone()).cache();
     let per_message = message_findings(messages.clone())?;
     let holes = unobserved(spans.clone())?;
-    let per_group = pair_findings(spans, messages.clone(), passing)?;
+    let per_group = pair_findings(spans.clone(), messages.clone(), passing)?;
+    let latency = latency(spans)?;
     let columns = || {
         [
             col("kind"),
@@ -67,10 +72,15 @@ pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
     );
     let counts = messages.select([len().alias("messages")]);
     let mut frames = LazyFrame::collect_all_with_engine(
-        vec![findings.logical_plan, counts.logical_plan],
+        vec![
+            findings.logical_plan,
+            counts.logical_plan,
+            latency.logical_plan,
+        ],
         Engine::Auto,
         OptFlags::default(),
     )?;
+    let latency = frames.pop().unwrap_or_default();
     let counts = frames.pop().unwrap_or_default();
     let findings = frames.pop().unwrap_or_default();
     let messages = counts
@@ -79,5 +89,9 @@ pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
         .and_then(|c| c.get(0).ok())
         .and_then(|v| v.extract::<u64>())
         .unwrap_or(0);
-    Ok(Collected { findings, messages })
+    Ok(Collected {
+        findings,
+        messages,
+        latency,
+    })
 }

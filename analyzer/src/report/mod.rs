@@ -98,6 +98,31 @@ pub struct Summary {
     pub findings: BTreeMap<String, u64>,
     /// What the exporters reported about their own losses.
     pub telemetry: TelemetryHealth,
+    /// Per-stage latency percentiles, per stream (and group, after the broker).
+    pub latency: Vec<Latency>,
+}
+
+/// Latency of one hop for one stream (and group).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Latency {
+    /// `produce→store_ack`, `store_ack→deliver` or `deliver→consume_ack`.
+    pub hop: String,
+    /// The producer id.
+    pub producer_id: String,
+    /// The stream.
+    pub stream: String,
+    /// The group, after the broker.
+    pub consumer_group: Option<String>,
+    /// Messages measured.
+    pub count: u64,
+    /// Median, ms.
+    pub p50_ms: f64,
+    /// 90th percentile, ms.
+    pub p90_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Largest, ms.
+    pub max_ms: f64,
 }
 
 /// The whole report (schema `mqtrace.report/v1`).
@@ -129,6 +154,7 @@ impl Report {
         partitions: &[String],
         messages: u64,
         findings: &DataFrame,
+        latency: &DataFrame,
     ) -> PolarsResult<Report> {
         let mut list = findings_from_frame(findings, streams, groups, partitions)?;
         list.sort_by(|a, b| {
@@ -163,6 +189,7 @@ impl Report {
                 messages,
                 findings: counts,
                 telemetry: stats.telemetry,
+                latency: latency_from_frame(latency, streams, groups)?,
             },
             findings: list,
         })
@@ -229,6 +256,59 @@ impl Report {
 
 fn name(dict: &[String], code: Option<u32>) -> Option<String> {
     code.and_then(|c| dict.get(c as usize)).cloned()
+}
+
+fn latency_from_frame(
+    df: &DataFrame,
+    streams: &[(String, String)],
+    groups: &[String],
+) -> PolarsResult<Vec<Latency>> {
+    if df.height() == 0 {
+        return Ok(Vec::new());
+    }
+    let hop = df.column("hop")?.str()?;
+    let stream = df.column("stream")?.u32()?;
+    let group = df.column("group")?.u32()?;
+    let count = df.column("count")?.cast(&DataType::UInt64)?;
+    let count = count.u64()?;
+    let f = |name: &str| -> PolarsResult<Float64Chunked> {
+        Ok(df.column(name)?.cast(&DataType::Float64)?.f64()?.clone())
+    };
+    let (p50, p90, p99, max) = (f("p50_ms")?, f("p90_ms")?, f("p99_ms")?, f("max_ms")?);
+    let mut out: Vec<Latency> = (0..df.height())
+        .map(|i| {
+            let (producer_id, stream) = stream
+                .get(i)
+                .and_then(|c| streams.get(c as usize))
+                .cloned()
+                .unwrap_or_default();
+            Latency {
+                hop: hop.get(i).unwrap_or_default().to_owned(),
+                producer_id,
+                stream,
+                consumer_group: name(groups, group.get(i)),
+                count: count.get(i).unwrap_or(0),
+                p50_ms: p50.get(i).unwrap_or(0.0),
+                p90_ms: p90.get(i).unwrap_or(0.0),
+                p99_ms: p99.get(i).unwrap_or(0.0),
+                max_ms: max.get(i).unwrap_or(0.0),
+            }
+        })
+        .collect();
+    let order = |h: &str| match h {
+        "produce→store_ack" => 0,
+        "store_ack→deliver" => 1,
+        _ => 2,
+    };
+    out.sort_by(|a, b| {
+        (&a.producer_id, &a.stream, order(&a.hop), &a.consumer_group).cmp(&(
+            &b.producer_id,
+            &b.stream,
+            order(&b.hop),
+            &b.consumer_group,
+        ))
+    });
+    Ok(out)
 }
 
 fn findings_from_frame(

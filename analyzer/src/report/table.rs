@@ -113,6 +113,35 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
         table(&mut out, &header, &rows);
     }
 
+    if !report.summary.latency.is_empty() {
+        out.push_str("\nlatency (ms)\n");
+        let rows: Vec<Vec<String>> = report
+            .summary
+            .latency
+            .iter()
+            .map(|l| {
+                vec![
+                    l.producer_id.clone(),
+                    l.stream.clone(),
+                    l.consumer_group.clone().unwrap_or_else(|| "-".to_owned()),
+                    l.hop.clone(),
+                    l.count.to_string(),
+                    format!("{:.1}", l.p50_ms),
+                    format!("{:.1}", l.p90_ms),
+                    format!("{:.1}", l.p99_ms),
+                    format!("{:.1}", l.max_ms),
+                ]
+            })
+            .collect();
+        table(
+            &mut out,
+            &[
+                "producer", "stream", "group", "hop", "count", "p50", "p90", "p99", "max",
+            ],
+            &rows,
+        );
+    }
+
     if report.findings.is_empty() {
         out.push_str("\nno findings: every message was produced, stored and consumed once\n");
         return out;

@@ -1,0 +1,106 @@
+//! Per-stage latency percentiles: produce → store_ack per stream (one host's clock),
+//! store_ack → deliver and deliver → consume_ack per stream and group. store_ack → deliver
+//! spans two hosts, so clock skew shifts it: read it as a trend, not an exact figure.
+
+use polars::prelude::*;
+
+use super::messages::{is_stage, ok_ack};
+use crate::columns::stage;
+
+fn percentiles(gap_ns: Expr) -> Vec<Expr> {
+    let ms = gap_ns.cast(DataType::Float64) / lit(1e6);
+    vec![
+        ms.clone().count().alias("count"),
+        ms.clone()
+            .quantile(lit(0.5), QuantileMethod::Nearest)
+            .alias("p50_ms"),
+        ms.clone()
+            .quantile(lit(0.9), QuantileMethod::Nearest)
+            .alias("p90_ms"),
+        ms.clone()
+            .quantile(lit(0.99), QuantileMethod::Nearest)
+            .alias("p99_ms"),
+        ms.max().alias("max_ms"),
+    ]
+}
+
+/// One row per (hop, stream, group): `hop`, `stream`, `group` (null for produce → store_ack),
+/// `count`, `p50_ms`, `p90_ms`, `p99_ms`, `max_ms`.
+pub fn latency(spans: LazyFrame) -> PolarsResult<LazyFrame> {
+    let per_message = spans.clone().group_by([col("stream"), col("seq")]).agg([
+        col("start_ns")
+            .filter(is_stage(stage::PRODUCE))
+            .min()
+            .alias("produced"),
+        col("end_ns").filter(ok_ack()).min().alias("stored"),
+    ]);
+    let per_group = spans
+        .filter(col("group").is_not_null())
+        .group_by([col("stream"), col("seq"), col("group")])
+        .agg([
+            col("start_ns")
+                .filter(is_stage(stage::DELIVER))
+                .min()
+                .alias("delivered"),
+            col("end_ns")
+                .filter(is_stage(stage::CONSUME_ACK))
+                .min()
+                .alias("settled"),
+        ])
+        .join(
+            per_message.clone(),
+            [col("stream"), col("seq")],
+            [col("stream"), col("seq")],
+            JoinArgs::new(JoinType::Left),
+        );
+    let hop = |lf: LazyFrame, name: &str, from: &str, to: &str, by_group: bool| {
+        let mut keys = vec![col("stream")];
+        if by_group {
+            keys.push(col("group"));
+        }
+        let mut out = lf
+            .filter(col(from).is_not_null().and(col(to).is_not_null()))
+            .group_by(keys)
+            .agg(percentiles(col(to) - col(from)))
+            .with_column(lit(name.to_owned()).alias("hop"));
+        if !by_group {
+            out = out.with_column(lit(NULL).cast(DataType::UInt32).alias("group"));
+        }
+        out.select([
+            col("hop"),
+            col("stream"),
+            col("group"),
+            col("count"),
+            col("p50_ms"),
+            col("p90_ms"),
+            col("p99_ms"),
+            col("max_ms"),
+        ])
+    };
+    concat(
+        [
+            hop(
+                per_message,
+                "produce→store_ack",
+                "produced",
+                "stored",
+                false,
+            ),
+            hop(
+                per_group.clone(),
+                "store_ack→deliver",
+                "stored",
+                "delivered",
+                true,
+            ),
+            hop(
+                per_group,
+                "deliver→consume_ack",
+                "delivered",
+                "settled",
+                true,
+            ),
+        ],
+        UnionArgs::default(),
+    )
+}
