@@ -77,6 +77,10 @@ pub struct AnalyzeArgs {
     /// Never show a progress bar (it shows only on a terminal, for large inputs).
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Print how long reading and analysing took, to standard error.
+    #[arg(long)]
+    pub timings: bool,
 }
 
 /// `30s`, `500ms`, `2m`, `1h`, or a number of seconds.

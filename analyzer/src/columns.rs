@@ -54,17 +54,28 @@ pub mod outcome {
 pub struct Dict {
     codes: HashMap<String, u32>,
     values: Vec<String>,
+    /// The last value looked up: consecutive spans mostly share their stream and group.
+    last: Option<u32>,
 }
 
 impl Dict {
     /// The code of `s`, added if new.
     pub fn code(&mut self, s: &str) -> u32 {
-        if let Some(c) = self.codes.get(s) {
-            return *c;
+        if let Some(last) = self.last
+            && self.values[last as usize] == s
+        {
+            return last;
         }
-        let c = self.values.len() as u32;
-        self.codes.insert(s.to_owned(), c);
-        self.values.push(s.to_owned());
+        let c = match self.codes.get(s) {
+            Some(c) => *c,
+            None => {
+                let c = self.values.len() as u32;
+                self.codes.insert(s.to_owned(), c);
+                self.values.push(s.to_owned());
+                c
+            }
+        };
+        self.last = Some(c);
         c
     }
 
@@ -74,7 +85,7 @@ impl Dict {
     }
 
     /// Codes of `other`'s values in `self` (adding them), indexed by `other`'s codes.
-    fn absorb(&mut self, other: &Dict) -> Vec<u32> {
+    pub fn absorb(&mut self, other: &Dict) -> Vec<u32> {
         other.values.iter().map(|v| self.code(v)).collect()
     }
 }
@@ -99,8 +110,10 @@ pub struct SpanColumns {
     delivery_count: Vec<Option<i32>>,
     start_ns: Vec<i64>,
     end_ns: Vec<i64>,
-    trace_id: Vec<String>,
+    trace_id: Vec<i128>,
     message_id: Vec<Option<String>>,
+    /// The last (producer id, stream) seen and its code, to skip building the key.
+    last_stream: Option<(String, String, u32)>,
 }
 
 /// One keyed span, as the readers hand it over.
@@ -149,8 +162,15 @@ impl SpanColumns {
 
     /// Adds one span.
     pub fn push(&mut self, row: SpanRow<'_>) {
-        let stream_key = stream_key(row.producer_id, row.stream);
-        self.stream.push(self.streams.code(&stream_key));
+        let stream = match &self.last_stream {
+            Some((p, s, c)) if p == row.producer_id && s == row.stream => *c,
+            _ => {
+                let c = self.streams.code(&stream_key(row.producer_id, row.stream));
+                self.last_stream = Some((row.producer_id.to_owned(), row.stream.to_owned(), c));
+                c
+            }
+        };
+        self.stream.push(stream);
         self.seq.push(row.seq);
         self.stage.push(row.stage);
         self.attempt.push(row.attempt);
@@ -162,8 +182,35 @@ impl SpanColumns {
         self.delivery_count.push(row.delivery_count);
         self.start_ns.push(row.start_ns);
         self.end_ns.push(row.end_ns);
-        self.trace_id.push(row.trace_id.to_owned());
-        self.message_id.push(row.message_id.map(str::to_owned));
+        // Readers validate the id as 32 hex digits; the bits are kept as one 128-bit integer.
+        self.trace_id
+            .push(u128::from_str_radix(row.trace_id, 16).unwrap_or_default() as i128);
+        // Only a message id other than the default `{producer}:{stream}:{seq}` is kept.
+        self.message_id.push(
+            row.message_id
+                .filter(|id| !is_default_id(id, row.producer_id, row.stream, row.seq))
+                .map(str::to_owned),
+        );
+    }
+
+    /// Rewrites this piece's dictionary codes into the given (shared) dictionaries.
+    pub fn remap_into(&mut self, streams: &mut Dict, groups: &mut Dict, partitions: &mut Dict) {
+        let s = streams.absorb(&self.streams);
+        let g = groups.absorb(&self.groups);
+        let p = partitions.absorb(&self.partitions);
+        for c in &mut self.stream {
+            *c = s[*c as usize];
+        }
+        for c in self.group.iter_mut().flatten() {
+            *c = g[*c as usize];
+        }
+        for c in self.partition.iter_mut().flatten() {
+            *c = p[*c as usize];
+        }
+        self.streams = Dict::default();
+        self.groups = Dict::default();
+        self.partitions = Dict::default();
+        self.last_stream = None;
     }
 
     /// Appends `other`, remapping its dictionary codes.
@@ -228,6 +275,22 @@ impl SpanColumns {
     }
 }
 
+/// `id == "{producer}:{stream}:{seq}"`, without building the string.
+fn is_default_id(id: &str, producer: &str, stream: &str, seq: i64) -> bool {
+    let Some(rest) = id.strip_prefix(producer).and_then(|r| r.strip_prefix(':')) else {
+        return false;
+    };
+    let Some(rest) = rest.strip_prefix(stream).and_then(|r| r.strip_prefix(':')) else {
+        return false;
+    };
+    rest.parse::<i64>().ok() == Some(seq) && !rest.starts_with('+') && !rest.starts_with('0')
+}
+
+/// Lowercase hex of a trace id held as an `i128`.
+pub fn trace_hex(v: i128) -> String {
+    format!("{:032x}", v as u128)
+}
+
 // Producer ids and stream names are arbitrary strings; a NUL byte cannot come from OTLP JSON
 // text unescaped, and the reader rejects escaped ones, so it separates them safely.
 fn stream_key(producer_id: &str, stream: &str) -> String {
@@ -238,7 +301,8 @@ fn stream_key(producer_id: &str, stream: &str) -> String {
     k
 }
 
-fn split_stream_key(k: &str) -> StreamName {
+/// (producer id, stream) from a dictionary key.
+pub(crate) fn split_stream_key(k: &str) -> StreamName {
     match k.split_once('\0') {
         Some((p, s)) => (p.to_owned(), s.to_owned()),
         None => (k.to_owned(), String::new()),
@@ -256,9 +320,22 @@ mod tests {
             seq,
             stage: stage::DELIVER,
             group,
-            trace_id: "t",
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
             ..SpanRow::default()
         }
+    }
+
+    #[test]
+    fn default_message_ids_are_recognised_without_building_them() {
+        assert!(is_default_id("p:orders:42", "p", "orders", 42));
+        assert!(!is_default_id("p:orders:042", "p", "orders", 42));
+        assert!(!is_default_id("p:orders:43", "p", "orders", 42));
+        assert!(!is_default_id("custom-id", "p", "orders", 42));
+        assert_eq!(
+            trace_hex(0x4bf92f3577b34da6a3ce929d0e0e4736_u128 as i128),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(trace_hex(-1), "ffffffffffffffffffffffffffffffff");
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct Options {
     pub streams: Vec<String>,
     /// Only findings of these groups, plus message-level findings (all when empty).
     pub groups: Vec<String>,
+    /// Print how long reading and analysing took to standard error.
+    pub timings: bool,
 }
 
 impl Default for Options {
@@ -64,6 +66,7 @@ impl Default for Options {
             grace: DEFAULT_GRACE,
             streams: Vec::new(),
             groups: Vec::new(),
+            timings: false,
         }
     }
 }
@@ -74,11 +77,11 @@ pub fn analyze(
     options: &Options,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Report, AnalyzeError> {
-    let loaded = input::load(files, progress);
-    let streams = loaded.columns.stream_names();
-    let groups = loaded.columns.groups.values().to_vec();
-    let partitions = loaded.columns.partitions.values().to_vec();
-    let mut spans = loaded.columns.into_frame()?.lazy();
+    let started = std::time::Instant::now();
+    let loaded = input::load(files, progress)?;
+    let read = started.elapsed();
+    let (streams, groups, partitions) = (loaded.streams, loaded.groups, loaded.partitions);
+    let mut spans = loaded.frame.lazy();
     if !options.streams.is_empty() {
         let keep: Vec<u32> = streams
             .iter()
@@ -95,6 +98,14 @@ pub fn analyze(
         grace_ns: i64::try_from(options.grace.as_nanos()).unwrap_or(i64::MAX),
     };
     let collected = findings::find(spans, passing)?;
+    if options.timings {
+        eprintln!(
+            "mqtrace: read {} spans in {:.2} s, analysed in {:.2} s",
+            loaded.stats.spans,
+            read.as_secs_f64(),
+            (started.elapsed() - read).as_secs_f64()
+        );
+    }
     let mut report = Report::new(
         loaded.stats,
         &streams,

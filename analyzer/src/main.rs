@@ -71,6 +71,7 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         grace: args.grace,
         streams: args.streams.clone(),
         groups: args.groups.clone(),
+        timings: args.timings,
     };
     let report = analyze(&files, &options, &|n| bar.inc(n))?;
     bar.finish_and_clear();

@@ -17,9 +17,10 @@ pub(crate) fn ok_ack() -> Expr {
     is_stage(stage::STORE_ACK).and(col("outcome").eq(lit(outcome::OK)))
 }
 
-/// Per message: `produce_n`, `ok_acks`, `deliveries`, `stored_copies` (distinct positions among
-/// ok acks and deliveries), `ok_position`, `partition`, `first_start`, `last_end`,
-/// `message_id`, `trace_ids`.
+/// Per message: `produce_n`, `ok_acks`, `store_answers`, `deliveries`, `stored_copies`
+/// (distinct positions among ok acks and deliveries), `ok_position`, `partition`, `last_end`.
+/// Only what the verdicts need: details for the report are looked up later, for the few
+/// messages with a finding ([`details`]).
 pub fn messages(spans: LazyFrame) -> LazyFrame {
     spans.group_by([col("stream"), col("seq")]).agg([
         count(is_stage(stage::PRODUCE)).alias("produce_n"),
@@ -32,26 +33,43 @@ pub fn messages(spans: LazyFrame) -> LazyFrame {
             .n_unique()
             .alias("stored_copies"),
         col("position")
-            .filter(ok_ack().or(is_stage(stage::DELIVER)))
-            .drop_nulls()
-            .unique_stable()
-            .sort(SortOptions::default())
-            .alias("positions"),
-        col("position")
             .filter(ok_ack())
             .drop_nulls()
             .first()
             .alias("ok_position"),
         col("partition").drop_nulls().first().alias("partition"),
-        col("start_ns").min().alias("first_start"),
         col("end_ns").max().alias("last_end"),
-        col("message_id").drop_nulls().first().alias("message_id"),
-        col("trace_id")
-            .unique_stable()
-            .sort(SortOptions::default())
-            .alias("trace_ids"),
     ])
 }
+
+/// For the messages in `keys` (`stream`, `seq`, unique): `message_id`, `trace_ids` (sorted)
+/// and `positions` (the distinct stored positions, sorted).
+pub fn details(spans: LazyFrame, keys: LazyFrame) -> LazyFrame {
+    spans
+        .join(
+            keys,
+            [col("stream"), col("seq")],
+            [col("stream"), col("seq")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .group_by([col("stream"), col("seq")])
+        .agg([
+            col("message_id").drop_nulls().first().alias("message_id"),
+            col("trace_id")
+                .unique()
+                .sort(SortOptions::default())
+                .alias("trace_ids"),
+            col("position")
+                .filter(ok_ack().or(is_stage(stage::DELIVER)))
+                .drop_nulls()
+                .unique()
+                .sort(SortOptions::default())
+                .alias("positions"),
+        ])
+}
+
+/// Where a duplicate's evidence lists its positions, filled in once details are joined.
+pub(crate) const POSITIONS: &str = "{positions}";
 
 /// A message whose attempts all failed and that nobody delivered: only `lost/produce`.
 pub(crate) fn lost_at_produce() -> Expr {
@@ -90,7 +108,8 @@ pub fn message_findings(messages: LazyFrame) -> PolarsResult<LazyFrame> {
                     lit("stored "),
                     col("stored_copies").cast(DataType::String),
                     lit(" times: positions "),
-                    col("positions").list().join(lit(", "), true),
+                    // Filled in from the message's details (see `find`).
+                    lit(POSITIONS),
                 ],
                 "",
                 true,

@@ -10,7 +10,7 @@ mod messages;
 pub use gaps::{MAX_EXPANDED_GAP, unobserved};
 pub use groups::{Passing, expected_groups, pair_findings};
 pub use latency::latency;
-pub use messages::{message_findings, messages};
+pub use messages::{details, message_findings, messages};
 
 use polars::prelude::*;
 
@@ -32,7 +32,7 @@ pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
     let per_message = message_findings(messages.clone())?;
     let holes = unobserved(spans.clone())?;
     let per_group = pair_findings(spans.clone(), messages.clone(), passing)?;
-    let latency = latency(spans)?;
+    let latency = latency(spans.clone())?;
     let columns = || {
         [
             col("kind"),
@@ -58,18 +58,37 @@ pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
             ..UnionArgs::default()
         },
     )?
-    .join(
-        messages.clone().select([
-            col("stream"),
-            col("seq"),
-            col("message_id"),
-            col("partition"),
-            col("trace_ids"),
-        ]),
-        [col("stream"), col("seq")],
-        [col("stream"), col("seq")],
-        JoinArgs::new(JoinType::Left),
-    );
+    .cache();
+    let keys = findings
+        .clone()
+        .select([col("stream"), col("seq")])
+        .unique(None, UniqueKeepStrategy::Any);
+    let findings = findings
+        .join(
+            messages
+                .clone()
+                .select([col("stream"), col("seq"), col("partition")]),
+            [col("stream"), col("seq")],
+            [col("stream"), col("seq")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .join(
+            details(spans, keys),
+            [col("stream"), col("seq")],
+            [col("stream"), col("seq")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_column(
+            col("evidence")
+                .str()
+                .replace(
+                    lit(messages::POSITIONS),
+                    col("positions").list().join(lit(", "), true),
+                    true,
+                )
+                .alias("evidence"),
+        )
+        .drop(by_name(["positions"], true, false));
     let counts = messages.select([len().alias("messages")]);
     let mut frames = LazyFrame::collect_all_with_engine(
         vec![

@@ -13,10 +13,11 @@ pub use extract::Scalar;
 pub use files::{Compression, Format, InputFile, classify, discover, open};
 pub use malformed::Malformed;
 
+use polars::prelude::{DataFrame, PolarsError, PolarsResult};
 use rayon::prelude::*;
 use std::io::Read;
 
-use crate::columns::SpanColumns;
+use crate::columns::{Dict, SpanColumns, StreamName};
 
 /// Bytes read from a file per step; each step is split across the worker threads.
 const BLOCK: usize = 32 << 20;
@@ -24,8 +25,14 @@ const BLOCK: usize = 32 << 20;
 /// Everything read from the input.
 #[derive(Debug, Default)]
 pub struct Loaded {
-    /// The keyed spans.
-    pub columns: SpanColumns,
+    /// The keyed spans, as built by [`SpanColumns::into_frame`], dictionary codes shared.
+    pub frame: DataFrame,
+    /// Stream names by code.
+    pub streams: Vec<StreamName>,
+    /// Group names by code.
+    pub groups: Vec<String>,
+    /// Partition names by code.
+    pub partitions: Vec<String>,
     /// Counts, problems and the time window.
     pub stats: InputStats,
 }
@@ -51,33 +58,85 @@ pub struct InputStats {
     pub telemetry: TelemetryHealth,
 }
 
-/// Reads `files`; `progress` is told how many input bytes each step consumed.
-pub fn load(files: &[InputFile], progress: &(dyn Fn(u64) + Sync)) -> Loaded {
-    let mut all = ChunkOutput::default();
-    for file in files {
-        let mut out = match file.format {
-            Format::JsonLines => read_json_lines(file, progress),
-            Format::Protobuf => read_protobuf(file, progress),
-        };
-        let name = file.path.display().to_string();
-        for m in &mut out.malformed {
-            m.file.clone_from(&name);
+/// Takes parsed pieces in input order: shares their dictionaries, turns their columns into
+/// polars frames at once (so the row-wise buffers never outlive a piece), adds up the counts.
+#[derive(Default)]
+struct Sink {
+    streams: Dict,
+    groups: Dict,
+    partitions: Dict,
+    frame: Option<DataFrame>,
+    totals: ChunkOutput,
+    file: String,
+    error: Option<PolarsError>,
+}
+
+impl Sink {
+    fn take(&mut self, mut piece: ChunkOutput) {
+        let mut columns = std::mem::take(&mut piece.columns);
+        for m in &mut piece.malformed {
+            m.file.clone_from(&self.file);
         }
-        all.append(out);
+        self.totals.append(piece);
+        if columns.is_empty() || self.error.is_some() {
+            return;
+        }
+        columns.remap_into(&mut self.streams, &mut self.groups, &mut self.partitions);
+        let result = columns.into_frame().and_then(|f| match &mut self.frame {
+            Some(all) => all.vstack_mut_owned(f).map(|_| ()),
+            None => {
+                self.frame = Some(f);
+                Ok(())
+            }
+        });
+        if let Err(e) = result {
+            self.error = Some(e);
+        }
     }
-    Loaded {
-        columns: std::mem::take(&mut all.columns),
+}
+
+/// Reads `files`; `progress` is told how many input bytes each step consumed.
+pub fn load(files: &[InputFile], progress: &(dyn Fn(u64) + Sync)) -> PolarsResult<Loaded> {
+    let mut sink = Sink::default();
+    for file in files {
+        sink.file = file.path.display().to_string();
+        match file.format {
+            Format::JsonLines => read_json_lines(file, progress, &mut |p| sink.take(p)),
+            Format::Protobuf => read_protobuf(file, progress, &mut |p| sink.take(p)),
+        }
+    }
+    if let Some(e) = sink.error {
+        return Err(e);
+    }
+    let frame = match sink.frame {
+        Some(mut f) => {
+            f.rechunk_mut_par();
+            f
+        }
+        None => SpanColumns::default().into_frame()?,
+    };
+    let totals = sink.totals;
+    Ok(Loaded {
+        frame,
+        streams: sink
+            .streams
+            .values()
+            .iter()
+            .map(|k| crate::columns::split_stream_key(k))
+            .collect(),
+        groups: sink.groups.values().to_vec(),
+        partitions: sink.partitions.values().to_vec(),
         stats: InputStats {
             files: files.len() as u64,
-            records: all.records,
-            spans: all.spans,
-            messaging_spans: all.messaging_spans,
-            malformed: all.malformed,
-            window_start: all.window_start,
-            window_end: all.window_end,
-            telemetry: all.telemetry,
+            records: totals.records,
+            spans: totals.spans,
+            messaging_spans: totals.messaging_spans,
+            malformed: totals.malformed,
+            window_start: totals.window_start,
+            window_end: totals.window_end,
+            telemetry: totals.telemetry,
         },
-    }
+    })
 }
 
 fn file_problem(error: String) -> ChunkOutput {
@@ -91,19 +150,23 @@ fn file_problem(error: String) -> ChunkOutput {
     out
 }
 
-fn read_protobuf(file: &InputFile, progress: &(dyn Fn(u64) + Sync)) -> ChunkOutput {
+fn read_protobuf(
+    file: &InputFile,
+    progress: &(dyn Fn(u64) + Sync),
+    sink: &mut dyn FnMut(ChunkOutput),
+) {
     let input = match open(file) {
         Ok(r) => r,
-        Err(e) => return file_problem(format!("cannot open: {e}")),
+        Err(e) => return sink(file_problem(format!("cannot open: {e}"))),
     };
     let mut counted = CountingReader { inner: input, n: 0 };
     let mut out = ChunkOutput::default();
     otlp_proto::read(&mut counted, &mut out);
     progress(counted.n);
     if out.records == 0 && out.malformed.is_empty() {
-        return file_problem("empty file: no OTLP records".to_owned());
+        return sink(file_problem("empty file: no OTLP records".to_owned()));
     }
-    out
+    sink(out);
 }
 
 struct CountingReader<R> {
@@ -119,12 +182,15 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-fn read_json_lines(file: &InputFile, progress: &(dyn Fn(u64) + Sync)) -> ChunkOutput {
+fn read_json_lines(
+    file: &InputFile,
+    progress: &(dyn Fn(u64) + Sync),
+    sink: &mut dyn FnMut(ChunkOutput),
+) {
     let mut input = match open(file) {
         Ok(r) => r,
-        Err(e) => return file_problem(format!("cannot open: {e}")),
+        Err(e) => return sink(file_problem(format!("cannot open: {e}"))),
     };
-    let mut out = ChunkOutput::default();
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 20));
     let mut next_line: u64 = 1;
     let mut first_block = true;
@@ -134,8 +200,9 @@ fn read_json_lines(file: &InputFile, progress: &(dyn Fn(u64) + Sync)) -> ChunkOu
         let got = match read_fill(&mut input, &mut buf[before..]) {
             Ok(n) => n,
             Err(e) => {
-                buf.truncate(before);
+                let mut out = ChunkOutput::default();
                 out.malformed_line(next_line, format!("read error: {e}"));
+                sink(out);
                 break;
             }
         };
@@ -144,14 +211,14 @@ fn read_json_lines(file: &InputFile, progress: &(dyn Fn(u64) + Sync)) -> ChunkOu
         if first_block {
             first_block = false;
             if buf.is_empty() {
-                return file_problem("empty file: no OTLP records".to_owned());
+                return sink(file_problem("empty file: no OTLP records".to_owned()));
             }
             if buf.iter().take(4096).any(|b| *b == 0) {
-                return file_problem(
+                return sink(file_problem(
                     "binary data, not OTLP JSON lines (an OTLP protobuf file should be named \
                      .binpb or .pb)"
                         .to_owned(),
-                );
+                ));
             }
         }
         let eof = got == 0;
@@ -165,15 +232,15 @@ fn read_json_lines(file: &InputFile, progress: &(dyn Fn(u64) + Sync)) -> ChunkOu
             }
         };
         let rest = buf.split_off(cut);
-        let piece_out = parse_block(&buf, next_line, eof);
+        for piece in parse_block(&buf, next_line, eof) {
+            sink(piece);
+        }
         next_line += count_lines(&buf);
-        out.append(piece_out);
         buf = rest;
         if eof {
             break;
         }
     }
-    out
 }
 
 fn read_fill(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -193,8 +260,8 @@ fn count_lines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|b| **b == b'\n').count() as u64
 }
 
-/// Parses whole lines in parallel pieces, merged back in order.
-fn parse_block(block: &[u8], first_line: u64, ends_file: bool) -> ChunkOutput {
+/// Parses whole lines in parallel pieces, returned in order.
+fn parse_block(block: &[u8], first_line: u64, ends_file: bool) -> Vec<ChunkOutput> {
     let pieces = rayon::current_num_threads().max(1) * 4;
     let target = block.len() / pieces + 1;
     let mut bounds = Vec::with_capacity(pieces + 1);
@@ -217,12 +284,7 @@ fn parse_block(block: &[u8], first_line: u64, ends_file: bool) -> ChunkOutput {
         .into_par_iter()
         .enumerate()
         .map(|(i, (s, e, line))| parse_lines(&block[s..e], line, ends_file && i == last_piece))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .fold(ChunkOutput::default(), |mut acc, o| {
-            acc.append(o);
-            acc
-        })
+        .collect()
 }
 
 fn parse_lines(bytes: &[u8], first_line: u64, ends_file: bool) -> ChunkOutput {

@@ -336,8 +336,8 @@ fn findings_from_frame(
         let seq = seq.get(i).unwrap_or(0);
         let ids: Vec<String> = match trace_ids.get_as_series(i) {
             Some(s) => s
-                .str()
-                .map(|s| s.iter().flatten().map(str::to_owned).collect())
+                .i128()
+                .map(|s| s.iter().flatten().map(crate::columns::trace_hex).collect())
                 .unwrap_or_default(),
             None => Vec::new(),
         };
