@@ -155,6 +155,23 @@ impl SpanColumns {
         self.seq.len()
     }
 
+    /// Keeps the first `len` spans (a line that turned out bad takes its spans back).
+    pub fn truncate(&mut self, len: usize) {
+        self.stream.truncate(len);
+        self.seq.truncate(len);
+        self.stage.truncate(len);
+        self.attempt.truncate(len);
+        self.outcome.truncate(len);
+        self.position.truncate(len);
+        self.group.truncate(len);
+        self.partition.truncate(len);
+        self.delivery_count.truncate(len);
+        self.start_ns.truncate(len);
+        self.end_ns.truncate(len);
+        self.trace_id.truncate(len);
+        self.message_id.truncate(len);
+    }
+
     /// No spans.
     pub fn is_empty(&self) -> bool {
         self.seq.is_empty()

@@ -23,7 +23,7 @@ pub struct TelemetryHealth {
 }
 
 impl TelemetryHealth {
-    fn merge(&mut self, o: TelemetryHealth) {
+    pub(crate) fn merge(&mut self, o: TelemetryHealth) {
         self.reports += o.reports;
         self.final_reports += o.final_reports;
         self.final_dropped += o.final_dropped;
@@ -36,30 +36,57 @@ impl TelemetryHealth {
     }
 }
 
-/// Spans and counts from one piece of one file.
-#[derive(Debug, Default)]
-pub struct ChunkOutput {
-    /// The keyed spans.
-    pub columns: SpanColumns,
+/// Counts, problems and the time window of (a piece of) the input.
+#[derive(Debug, Default, Clone)]
+pub struct InputStats {
+    /// Files read.
+    pub files: u64,
     /// Records (requests) read.
     pub records: u64,
     /// Spans read.
     pub spans: u64,
     /// Spans with `mqtrace.stage` or messaging attributes.
     pub messaging_spans: u64,
-    /// Problems, with the file left blank (the driver fills it in).
+    /// What could not be used, in input order (the reader fills in the file).
     pub malformed: Vec<Malformed>,
-    /// Earliest span start.
+    /// Earliest span start, ns.
     pub window_start: Option<i64>,
-    /// Latest span end.
+    /// Latest span end, ns.
     pub window_end: Option<i64>,
-    /// Telemetry health.
+    /// Telemetry-health reports of the exporters.
     pub telemetry: TelemetryHealth,
+}
+
+impl InputStats {
+    /// Adds a later piece's counts.
+    pub fn merge(&mut self, other: InputStats) {
+        self.files += other.files;
+        self.records += other.records;
+        self.spans += other.spans;
+        self.messaging_spans += other.messaging_spans;
+        self.malformed.extend(other.malformed);
+        if let Some(s) = other.window_start {
+            self.window_start = Some(self.window_start.map_or(s, |w| w.min(s)));
+        }
+        if let Some(e) = other.window_end {
+            self.window_end = Some(self.window_end.map_or(e, |w| w.max(e)));
+        }
+        self.telemetry.merge(other.telemetry);
+    }
+}
+
+/// Spans and counts from one piece of one file.
+#[derive(Debug, Default)]
+pub struct ChunkOutput {
+    /// The keyed spans.
+    pub columns: SpanColumns,
+    /// Counts and problems.
+    pub stats: InputStats,
 }
 
 impl ChunkOutput {
     pub(crate) fn malformed_span(&mut self, line: u64, error: String) {
-        self.malformed.push(Malformed {
+        self.stats.malformed.push(Malformed {
             file: String::new(),
             line: Some(line),
             offset: None,
@@ -72,7 +99,7 @@ impl ChunkOutput {
     }
 
     pub(crate) fn malformed_at(&mut self, offset: u64, error: String) {
-        self.malformed.push(Malformed {
+        self.stats.malformed.push(Malformed {
             file: String::new(),
             line: None,
             offset: Some(offset),
@@ -82,10 +109,10 @@ impl ChunkOutput {
 
     pub(crate) fn observe_window(&mut self, start: i64, end: i64) {
         if start > 0 {
-            self.window_start = Some(self.window_start.map_or(start, |w| w.min(start)));
+            self.stats.window_start = Some(self.stats.window_start.map_or(start, |w| w.min(start)));
         }
         if end > 0 {
-            self.window_end = Some(self.window_end.map_or(end, |w| w.max(end)));
+            self.stats.window_end = Some(self.stats.window_end.map_or(end, |w| w.max(end)));
         }
     }
 
@@ -115,22 +142,12 @@ impl ChunkOutput {
             one.final_reports = 1;
             one.final_dropped = dropped;
         }
-        self.telemetry.merge(one);
+        self.stats.telemetry.merge(one);
     }
 
     /// Appends a later piece.
     pub fn append(&mut self, other: ChunkOutput) {
         self.columns.append(other.columns);
-        self.records += other.records;
-        self.spans += other.spans;
-        self.messaging_spans += other.messaging_spans;
-        self.malformed.extend(other.malformed);
-        if let Some(s) = other.window_start {
-            self.window_start = Some(self.window_start.map_or(s, |w| w.min(s)));
-        }
-        if let Some(e) = other.window_end {
-            self.window_end = Some(self.window_end.map_or(e, |w| w.max(e)));
-        }
-        self.telemetry.merge(other.telemetry);
+        self.stats.merge(other.stats);
     }
 }

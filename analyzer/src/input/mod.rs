@@ -8,9 +8,9 @@ mod malformed;
 mod otlp_json;
 mod otlp_proto;
 
-pub use chunk::{ChunkOutput, TelemetryHealth};
+pub use chunk::{ChunkOutput, InputStats, TelemetryHealth};
 pub use extract::Scalar;
-pub use files::{Compression, Format, InputFile, classify, discover, open};
+pub use files::{Compression, Format, InputFile, classify, discover, open, read_full};
 pub use malformed::Malformed;
 
 use polars::prelude::{DataFrame, PolarsError, PolarsResult};
@@ -37,27 +37,6 @@ pub struct Loaded {
     pub stats: InputStats,
 }
 
-/// Counts, problems and the time window of the input.
-#[derive(Debug, Default, Clone)]
-pub struct InputStats {
-    /// Files read.
-    pub files: u64,
-    /// Records (requests) read.
-    pub records: u64,
-    /// Spans read.
-    pub spans: u64,
-    /// Spans with `mqtrace.stage` or messaging attributes.
-    pub messaging_spans: u64,
-    /// What could not be used, in input order.
-    pub malformed: Vec<Malformed>,
-    /// Earliest span start, ns.
-    pub window_start: Option<i64>,
-    /// Latest span end, ns.
-    pub window_end: Option<i64>,
-    /// Telemetry-health reports of the exporters.
-    pub telemetry: TelemetryHealth,
-}
-
 /// Takes parsed pieces in input order: shares their dictionaries, turns their columns into
 /// polars frames at once (so the row-wise buffers never outlive a piece), adds up the counts.
 #[derive(Default)]
@@ -66,7 +45,7 @@ struct Sink {
     groups: Dict,
     partitions: Dict,
     frame: Option<DataFrame>,
-    totals: ChunkOutput,
+    totals: InputStats,
     file: String,
     error: Option<PolarsError>,
 }
@@ -74,10 +53,10 @@ struct Sink {
 impl Sink {
     fn take(&mut self, mut piece: ChunkOutput) {
         let mut columns = std::mem::take(&mut piece.columns);
-        for m in &mut piece.malformed {
+        for m in &mut piece.stats.malformed {
             m.file.clone_from(&self.file);
         }
-        self.totals.append(piece);
+        self.totals.merge(piece.stats);
         if columns.is_empty() || self.error.is_some() {
             return;
         }
@@ -115,7 +94,8 @@ pub fn load(files: &[InputFile], progress: &(dyn Fn(u64) + Sync)) -> PolarsResul
         }
         None => SpanColumns::default().into_frame()?,
     };
-    let totals = sink.totals;
+    let mut stats = sink.totals;
+    stats.files = files.len() as u64;
     Ok(Loaded {
         frame,
         streams: sink
@@ -126,22 +106,13 @@ pub fn load(files: &[InputFile], progress: &(dyn Fn(u64) + Sync)) -> PolarsResul
             .collect(),
         groups: sink.groups.values().to_vec(),
         partitions: sink.partitions.values().to_vec(),
-        stats: InputStats {
-            files: files.len() as u64,
-            records: totals.records,
-            spans: totals.spans,
-            messaging_spans: totals.messaging_spans,
-            malformed: totals.malformed,
-            window_start: totals.window_start,
-            window_end: totals.window_end,
-            telemetry: totals.telemetry,
-        },
+        stats,
     })
 }
 
 fn file_problem(error: String) -> ChunkOutput {
     let mut out = ChunkOutput::default();
-    out.malformed.push(Malformed {
+    out.stats.malformed.push(Malformed {
         file: String::new(),
         line: None,
         offset: None,
@@ -163,7 +134,7 @@ fn read_protobuf(
     let mut out = ChunkOutput::default();
     otlp_proto::read(&mut counted, &mut out);
     progress(counted.n);
-    if out.records == 0 && out.malformed.is_empty() {
+    if out.stats.records == 0 && out.stats.malformed.is_empty() {
         return sink(file_problem("empty file: no OTLP records".to_owned()));
     }
     sink(out);
@@ -194,10 +165,9 @@ fn read_json_lines(
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 20));
     let mut next_line: u64 = 1;
     let mut first_block = true;
+    let mut chunk = vec![0u8; BLOCK];
     loop {
-        let before = buf.len();
-        buf.resize(before + BLOCK, 0);
-        let got = match read_fill(&mut input, &mut buf[before..]) {
+        let got = match read_full(&mut input, &mut chunk) {
             Ok(n) => n,
             Err(e) => {
                 let mut out = ChunkOutput::default();
@@ -206,7 +176,7 @@ fn read_json_lines(
                 break;
             }
         };
-        buf.truncate(before + got);
+        buf.extend_from_slice(&chunk[..got]);
         progress(got as u64);
         if first_block {
             first_block = false;
@@ -226,7 +196,7 @@ fn read_json_lines(
         let cut = if eof {
             buf.len()
         } else {
-            match buf.iter().rposition(|b| *b == b'\n') {
+            match memchr::memrchr(b'\n', &buf) {
                 Some(i) => i + 1,
                 None => continue, // a line longer than a block: read more
             }
@@ -243,21 +213,8 @@ fn read_json_lines(
     }
 }
 
-fn read_fill(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match input.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
-}
-
 fn count_lines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|b| **b == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 /// Parses whole lines in parallel pieces, returned in order.
@@ -270,10 +227,7 @@ fn parse_block(block: &[u8], first_line: u64, ends_file: bool) -> Vec<ChunkOutpu
     while start < block.len() {
         let mut end = (start + target).min(block.len());
         if end < block.len() {
-            end = block[end..]
-                .iter()
-                .position(|b| *b == b'\n')
-                .map_or(block.len(), |i| end + i + 1);
+            end = memchr::memchr(b'\n', &block[end..]).map_or(block.len(), |i| end + i + 1);
         }
         bounds.push((start, end, line));
         line += count_lines(&block[start..end]);
@@ -289,15 +243,16 @@ fn parse_block(block: &[u8], first_line: u64, ends_file: bool) -> Vec<ChunkOutpu
 
 fn parse_lines(bytes: &[u8], first_line: u64, ends_file: bool) -> ChunkOutput {
     let mut out = ChunkOutput::default();
+    let mut scratch = Vec::with_capacity(16);
     let mut line_no = first_line;
     let mut rest = bytes;
     while !rest.is_empty() {
-        let (line, next, has_newline) = match rest.iter().position(|b| *b == b'\n') {
+        let (line, next, has_newline) = match memchr::memchr(b'\n', rest) {
             Some(i) => (&rest[..i], &rest[i + 1..], true),
             None => (rest, &rest[rest.len()..], false),
         };
         if !line.iter().all(u8::is_ascii_whitespace) {
-            if let Err(reason) = otlp_json::parse_line(line, line_no, &mut out) {
+            if let Err(reason) = otlp_json::parse_line(line, line_no, &mut out, &mut scratch) {
                 let reason = if ends_file && !has_newline && next.is_empty() {
                     format!("torn last line (the writer was killed mid-write?): {reason}")
                 } else {

@@ -3,46 +3,171 @@
 //! fields the analyzer does not need are skipped without being built.
 
 use serde::Deserialize;
-use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
 
 use super::chunk::ChunkOutput;
 use super::extract::{Extracted, Scalar, extract};
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Request<'a> {
-    #[serde(borrow)]
-    resource_spans: Option<Vec<ResourceSpans<'a>>>,
+/// Streams an `ExportTraceServiceRequest` into the columns: no request, span or attribute
+/// list is ever built, and only the attributes the analyzer reads are kept (in `scratch`).
+struct RequestSeed<'o, 's, 'de> {
+    out: &'o mut ChunkOutput,
+    scratch: &'s mut Vec<(&'static str, Scalar<'de>)>,
+    line: u64,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ResourceSpans<'a> {
-    #[serde(borrow, default)]
-    scope_spans: Vec<ScopeSpans<'a>>,
+impl<'de> DeserializeSeed<'de> for RequestSeed<'_, '_, 'de> {
+    /// Whether the object had `resourceSpans`.
+    type Value = bool;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_map(self)
+    }
 }
 
-#[derive(Deserialize)]
-struct ScopeSpans<'a> {
-    #[serde(borrow, default)]
-    spans: Vec<Span<'a>>,
+impl<'de> Visitor<'de> for RequestSeed<'_, '_, 'de> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an OTLP ExportTraceServiceRequest object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut saw = false;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "resourceSpans" {
+                saw = true;
+                map.next_value_seed(Each(Level::Resource, self.out, self.scratch, self.line))?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(saw)
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Span<'a> {
-    #[serde(borrow, default)]
-    trace_id: Option<Scalar<'a>>,
-    #[serde(borrow, default)]
-    name: Option<Scalar<'a>>,
-    #[serde(borrow, default)]
-    start_time_unix_nano: Option<Scalar<'a>>,
-    #[serde(borrow, default)]
-    end_time_unix_nano: Option<Scalar<'a>>,
-    #[serde(borrow, default)]
-    attributes: Vec<KeyValue<'a>>,
+/// Which object a list holds.
+#[derive(Clone, Copy)]
+enum Level {
+    Resource,
+    Scope,
+    Span,
+}
+
+/// A list of objects at one level; each is visited in place.
+struct Each<'o, 's, 'de>(
+    Level,
+    &'o mut ChunkOutput,
+    &'s mut Vec<(&'static str, Scalar<'de>)>,
+    u64,
+);
+
+impl<'de> DeserializeSeed<'de> for Each<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Each<'_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let Each(level, out, scratch, line) = self;
+        while seq
+            .next_element_seed(One(level, &mut *out, &mut *scratch, line))?
+            .is_some()
+        {}
+        Ok(())
+    }
+}
+
+/// One object of a list: a resource's or scope's spans are descended into, a span is taken.
+struct One<'o, 's, 'de>(
+    Level,
+    &'o mut ChunkOutput,
+    &'s mut Vec<(&'static str, Scalar<'de>)>,
+    u64,
+);
+
+impl<'de> DeserializeSeed<'de> for One<'_, '_, 'de> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for One<'_, '_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an OTLP object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let One(level, out, scratch, line) = self;
+        let child = match level {
+            Level::Resource => Some(("scopeSpans", Level::Scope)),
+            Level::Scope => Some(("spans", Level::Span)),
+            Level::Span => None,
+        };
+        if let Some((field, next)) = child {
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                if key == field {
+                    map.next_value_seed(Each(next, &mut *out, &mut *scratch, line))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            return Ok(());
+        }
+        // A span.
+        scratch.clear();
+        let (mut trace_id, mut name, mut start, mut end) = (None, None, None, None);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "traceId" => trace_id = Some(map.next_value::<Scalar<'de>>()?),
+                "name" => name = Some(map.next_value::<Scalar<'de>>()?),
+                "startTimeUnixNano" => start = Some(map.next_value::<Scalar<'de>>()?),
+                "endTimeUnixNano" => end = Some(map.next_value::<Scalar<'de>>()?),
+                "attributes" => map.next_value_seed(Attributes(&mut *scratch))?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        out.stats.spans += 1;
+        if let Err(reason) = take_span(trace_id, name, start, end, scratch, out) {
+            out.malformed_span(line, reason);
+        }
+        Ok(())
+    }
+}
+
+/// A span's attribute list: keeps the ones the analyzer reads, as `(constant key, value)`.
+struct Attributes<'s, 'de>(&'s mut Vec<(&'static str, Scalar<'de>)>);
+
+impl<'de> DeserializeSeed<'de> for Attributes<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Attributes<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of attributes")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(kv) = seq.next_element::<KeyValue<'de>>()? {
+            let key = known_key(&kv.key);
+            if !key.is_empty() {
+                self.0
+                    .push((key, kv.value.map_or(Scalar::Other, AnyValue::into_scalar)));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Deserialize)]
@@ -153,75 +278,97 @@ fn nanos(v: Option<&Scalar<'_>>, field: &str) -> Result<i64, String> {
     }
 }
 
-/// Parses one line into `out`; `Err` is the reason the whole line is unusable.
-pub fn parse_line(line: &[u8], line_no: u64, out: &mut ChunkOutput) -> Result<(), String> {
-    let request: Request<'_> = match serde_json::from_slice(line) {
-        Ok(r) => r,
+/// Parses one line into `out`; `Err` is the reason the whole line is unusable. `scratch` is
+/// reused across the lines of a piece (they share the buffer `'de`).
+pub fn parse_line<'de>(
+    line: &'de [u8],
+    line_no: u64,
+    out: &mut ChunkOutput,
+    scratch: &mut Vec<(&'static str, Scalar<'de>)>,
+) -> Result<(), String> {
+    // Counts of a line that turns out bad must not stay: parse into a fresh output first
+    // only when needed is costly, so roll back by hand instead.
+    let (spans, messaging, rows, bad) = (
+        out.stats.spans,
+        out.stats.messaging_spans,
+        out.columns.len(),
+        out.stats.malformed.len(),
+    );
+    // Validating the line once is much cheaper than serde_json's check of every string.
+    let text = std::str::from_utf8(line).map_err(|e| {
+        format!(
+            "not UTF-8 text (byte {} of the line): not OTLP JSON",
+            e.valid_up_to()
+        )
+    })?;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let result = RequestSeed {
+        out: &mut *out,
+        scratch,
+        line: line_no,
+    }
+    .deserialize(&mut de)
+    .and_then(|saw| de.end().map(|()| saw));
+    let reason = match result {
+        Ok(true) => {
+            out.stats.records += 1;
+            return Ok(());
+        }
+        Ok(false) => {
+            "valid JSON but not an OTLP ExportTraceServiceRequest: no \"resourceSpans\"".to_owned()
+        }
         Err(e) => {
-            return Err(if serde_json::from_slice::<IgnoredAny>(line).is_ok() {
+            if serde_json::from_slice::<IgnoredAny>(line).is_ok() {
                 format!("valid JSON but not an OTLP ExportTraceServiceRequest: {e}")
             } else if e.is_eof() {
                 format!("incomplete JSON (a torn write?): {e}")
             } else {
                 format!("not JSON: {e}")
-            });
-        }
-    };
-    let Some(resource_spans) = request.resource_spans else {
-        return Err(
-            "valid JSON but not an OTLP ExportTraceServiceRequest: no \"resourceSpans\"".to_owned(),
-        );
-    };
-    out.records += 1;
-    for rs in resource_spans {
-        for ss in rs.scope_spans {
-            for span in ss.spans {
-                out.spans += 1;
-                if let Err(reason) = take_span(span, out) {
-                    out.malformed_span(line_no, reason);
-                }
             }
         }
-    }
-    Ok(())
+    };
+    out.stats.spans = spans;
+    out.stats.messaging_spans = messaging;
+    out.columns.truncate(rows);
+    out.stats.malformed.truncate(bad);
+    Err(reason)
 }
 
-fn take_span(span: Span<'_>, out: &mut ChunkOutput) -> Result<(), String> {
-    let start = nanos(span.start_time_unix_nano.as_ref(), "startTimeUnixNano")?;
-    let end = nanos(span.end_time_unix_nano.as_ref(), "endTimeUnixNano")?;
+fn take_span<'de>(
+    trace_id: Option<Scalar<'de>>,
+    name: Option<Scalar<'de>>,
+    start: Option<Scalar<'de>>,
+    end: Option<Scalar<'de>>,
+    values: &[(&'static str, Scalar<'de>)],
+    out: &mut ChunkOutput,
+) -> Result<(), String> {
+    let start = nanos(start.as_ref(), "startTimeUnixNano")?;
+    let end = nanos(end.as_ref(), "endTimeUnixNano")?;
     out.observe_window(start, end);
-    let values: Vec<(&'static str, Scalar<'_>)> = span
-        .attributes
-        .into_iter()
-        .filter_map(|kv| {
-            let key = known_key(&kv.key);
-            (!key.is_empty()).then(|| (key, kv.value.map_or(Scalar::Other, AnyValue::into_scalar)))
-        })
-        .collect();
-    let trace_id = match &span.trace_id {
+    let trace_id = match &trace_id {
         Some(Scalar::Str(s)) => s.as_ref(),
         _ => "",
     };
-    let name = match &span.name {
+    let name = match &name {
         Some(Scalar::Str(s)) => s.as_ref(),
         _ => "",
     };
     match extract(trace_id, start, end, values.iter().map(|(k, v)| (*k, v))) {
         Ok(Extracted::Other) => {
-            out.telemetry_report(name, &values);
+            out.telemetry_report(name, values);
             Ok(())
         }
         Ok(Extracted::Unkeyed) => {
-            out.messaging_spans += 1;
+            out.stats.messaging_spans += 1;
             Ok(())
         }
         Ok(Extracted::Keyed(row)) => {
-            out.messaging_spans += 1;
+            out.stats.messaging_spans += 1;
             out.columns.push(row);
             Ok(())
         }
         Err(reason) => {
-            out.messaging_spans += 1;
+            out.stats.messaging_spans += 1;
             Err(reason)
         }
     }

@@ -9,6 +9,7 @@ use std::io::Read;
 
 use super::chunk::ChunkOutput;
 use super::extract::{Extracted, Scalar, extract};
+use super::files::read_full;
 
 /// Largest record accepted: a length beyond it means the framing is broken.
 const MAX_RECORD: usize = 256 << 20;
@@ -19,7 +20,7 @@ pub fn read(mut input: impl Read, out: &mut ChunkOutput) {
     let mut buf = Vec::new();
     loop {
         let mut len = [0u8; 4];
-        match read_exact_or_eof(&mut input, &mut len) {
+        match read_full(&mut input, &mut len) {
             Ok(0) => return,
             Ok(4) => {}
             Ok(_) => {
@@ -41,7 +42,7 @@ pub fn read(mut input: impl Read, out: &mut ChunkOutput) {
             );
         }
         buf.resize(n, 0);
-        match read_exact_or_eof(&mut input, &mut buf) {
+        match read_full(&mut input, &mut buf) {
             Ok(got) if got == n => {}
             Ok(got) => {
                 return out.malformed_at(
@@ -62,19 +63,6 @@ pub fn read(mut input: impl Read, out: &mut ChunkOutput) {
     }
 }
 
-fn read_exact_or_eof(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match input.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
-}
-
 fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -86,11 +74,11 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn take(request: ExportTraceServiceRequest, offset: u64, out: &mut ChunkOutput) {
-    out.records += 1;
+    out.stats.records += 1;
     for rs in request.resource_spans {
         for ss in rs.scope_spans {
             for span in ss.spans {
-                out.spans += 1;
+                out.stats.spans += 1;
                 let start = i64::try_from(span.start_time_unix_nano).unwrap_or(i64::MAX);
                 let end = i64::try_from(span.end_time_unix_nano).unwrap_or(i64::MAX);
                 out.observe_window(start, end);
@@ -112,13 +100,13 @@ fn take(request: ExportTraceServiceRequest, offset: u64, out: &mut ChunkOutput) 
                 let result = extract(&trace_id, start, end, values.iter().map(|(k, v)| (*k, v)));
                 match result {
                     Ok(Extracted::Other) => out.telemetry_report(&span.name, &values),
-                    Ok(Extracted::Unkeyed) => out.messaging_spans += 1,
+                    Ok(Extracted::Unkeyed) => out.stats.messaging_spans += 1,
                     Ok(Extracted::Keyed(row)) => {
-                        out.messaging_spans += 1;
+                        out.stats.messaging_spans += 1;
                         out.columns.push(row);
                     }
                     Err(reason) => {
-                        out.messaging_spans += 1;
+                        out.stats.messaging_spans += 1;
                         out.malformed_at(offset, reason);
                     }
                 }

@@ -52,14 +52,19 @@ fn telemetry_reports(spans: &[SpanData]) -> Vec<(i64, bool)> {
         .collect()
 }
 
-fn run(
+/// A provider exporting through `exporter` with a queue of `queue` spans, and its counters.
+fn pipeline(
+    exporter: &SlowExporter,
+    queue: usize,
+    batch: usize,
     overflow: Overflow,
-    exporter: SlowExporter,
-    n: usize,
-) -> (mqtrace_export::StatsSnapshot, Vec<SpanData>) {
+) -> (
+    SdkTracerProvider,
+    std::sync::Arc<mqtrace_export::TelemetryStats>,
+) {
     let config = BatchConfig {
-        max_queue_size: 8,
-        max_export_batch_size: 4,
+        max_queue_size: queue,
+        max_export_batch_size: batch,
         scheduled_delay: Duration::from_millis(5),
         overflow,
     };
@@ -69,6 +74,15 @@ fn run(
     let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
         .build();
+    (provider, stats)
+}
+
+fn run(
+    overflow: Overflow,
+    exporter: SlowExporter,
+    n: usize,
+) -> (mqtrace_export::StatsSnapshot, Vec<SpanData>) {
+    let (provider, stats) = pipeline(&exporter, 8, 4, overflow);
     let tracer = provider.tracer("t");
     for i in 0..n {
         tracer.in_span(format!("span {i}"), |_| {});
@@ -137,18 +151,7 @@ fn export_errors_are_counted_and_reported_once_the_backend_is_back() {
     exporter
         .failing
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    let config = BatchConfig {
-        max_queue_size: 1024,
-        max_export_batch_size: 10,
-        scheduled_delay: Duration::from_millis(5),
-        overflow: Overflow::Block,
-    };
-    let processor =
-        CountingBatchProcessor::new(exporter.clone(), config, Driver::Thread).expect("processor");
-    let stats = processor.stats();
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(processor)
-        .build();
+    let (provider, stats) = pipeline(&exporter, 1024, 10, Overflow::Block);
     let tracer = provider.tracer("t");
     for i in 0..30 {
         tracer.in_span(format!("lost {i}"), |_| {});
