@@ -85,7 +85,7 @@ impl Dict {
     }
 
     /// Codes of `other`'s values in `self` (adding them), indexed by `other`'s codes.
-    pub fn absorb(&mut self, other: &Dict) -> Vec<u32> {
+    pub(crate) fn absorb(&mut self, other: &Dict) -> Vec<u32> {
         other.values.iter().map(|v| self.code(v)).collect()
     }
 }
@@ -230,42 +230,6 @@ impl SpanColumns {
         self.last_stream = None;
     }
 
-    /// Appends `other`, remapping its dictionary codes.
-    pub fn append(&mut self, other: SpanColumns) {
-        let streams = self.streams.absorb(&other.streams);
-        let groups = self.groups.absorb(&other.groups);
-        let partitions = self.partitions.absorb(&other.partitions);
-        self.stream
-            .extend(other.stream.iter().map(|c| streams[*c as usize]));
-        self.group
-            .extend(other.group.iter().map(|c| c.map(|c| groups[c as usize])));
-        self.partition.extend(
-            other
-                .partition
-                .iter()
-                .map(|c| c.map(|c| partitions[c as usize])),
-        );
-        self.seq.extend(other.seq);
-        self.stage.extend(other.stage);
-        self.attempt.extend(other.attempt);
-        self.outcome.extend(other.outcome);
-        self.position.extend(other.position);
-        self.delivery_count.extend(other.delivery_count);
-        self.start_ns.extend(other.start_ns);
-        self.end_ns.extend(other.end_ns);
-        self.trace_id.extend(other.trace_id);
-        self.message_id.extend(other.message_id);
-    }
-
-    /// The stream names, by code.
-    pub fn stream_names(&self) -> Vec<StreamName> {
-        self.streams
-            .values()
-            .iter()
-            .map(|k| split_stream_key(k))
-            .collect()
-    }
-
     /// The columns as a frame: `stream` (u32), `seq` (i64), `stage` (u8), `attempt`,
     /// `outcome` (u8), `position` (str), `group` (u32), `partition` (u32),
     /// `delivery_count`, `start_ns`, `end_ns`, `trace_id`, `message_id`.
@@ -356,23 +320,35 @@ mod tests {
     }
 
     #[test]
-    fn appending_remaps_dictionary_codes() {
+    fn pieces_share_dictionary_codes_after_remapping() {
+        let (mut streams, mut groups, mut partitions) =
+            (Dict::default(), Dict::default(), Dict::default());
         let mut a = SpanColumns::default();
         a.push(row("p1", "orders", 1, Some("g1")));
+        a.remap_into(&mut streams, &mut groups, &mut partitions);
         let mut b = SpanColumns::default();
         b.push(row("p2", "orders", 5, Some("g2")));
         b.push(row("p1", "orders", 2, Some("g1")));
-        a.append(b);
-        assert_eq!(a.stream, [0, 1, 0]);
-        assert_eq!(a.group, [Some(0), Some(1), Some(0)]);
+        b.remap_into(&mut streams, &mut groups, &mut partitions);
+        assert_eq!((a.stream, a.group), (vec![0], vec![Some(0)]));
         assert_eq!(
-            a.stream_names(),
+            b.stream,
+            [1, 0],
+            "p1/orders keeps code 0 in the later piece"
+        );
+        assert_eq!(b.group, [Some(1), Some(0)]);
+        let names: Vec<StreamName> = streams
+            .values()
+            .iter()
+            .map(|k| split_stream_key(k))
+            .collect();
+        assert_eq!(
+            names,
             [
                 ("p1".to_owned(), "orders".to_owned()),
                 ("p2".to_owned(), "orders".to_owned())
             ]
         );
-        let df = a.into_frame().expect("frame");
-        assert_eq!(df.height(), 3);
+        assert_eq!(b.into_frame().expect("frame").height(), 2);
     }
 }

@@ -150,6 +150,15 @@ fn run(grace: Duration) -> (Expected, mqtrace_analyzer::Report) {
     (got, report)
 }
 
+fn assert_same(expected: &Expected, got: &Expected) {
+    let missing: Vec<_> = expected.difference(got).collect();
+    let extra: Vec<_> = got.difference(expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:#?}\nextra {extra:#?}"
+    );
+}
+
 fn expected_common() -> Vec<(String, String, u64, Option<String>)> {
     vec![
         finding("lost/produce", "p1", "orders", 3, None),
@@ -178,12 +187,7 @@ fn every_kind_of_finding_is_reported_exactly_once_and_nothing_else() {
         // shipping delivered higher seqs on partition 0 only: not passed on partition 1.
         finding("in_flight", "p2", "payments", 3, Some("shipping")),
     ]);
-    let missing: Vec<_> = expected.difference(&got).collect();
-    let extra: Vec<_> = got.difference(&expected).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "missing {missing:#?}\nextra {extra:#?}"
-    );
+    assert_same(&expected, &got);
 
     assert_eq!(report.summary.streams, 2);
     assert_eq!(
@@ -230,12 +234,7 @@ fn without_grace_old_undelivered_messages_are_losses_not_in_flight() {
         finding("in_flight", "p1", "orders", 16, Some("billing")),
         finding("lost/store", "p2", "payments", 3, Some("shipping")),
     ]);
-    let missing: Vec<_> = expected.difference(&got).collect();
-    let extra: Vec<_> = got.difference(&expected).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "missing {missing:#?}\nextra {extra:#?}"
-    );
+    assert_same(&expected, &got);
 }
 
 #[test]

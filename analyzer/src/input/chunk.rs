@@ -85,17 +85,13 @@ pub struct ChunkOutput {
 }
 
 impl ChunkOutput {
-    pub(crate) fn malformed_span(&mut self, line: u64, error: String) {
+    pub(crate) fn malformed_line(&mut self, line: u64, error: String) {
         self.stats.malformed.push(Malformed {
             file: String::new(),
             line: Some(line),
             offset: None,
             error,
         });
-    }
-
-    pub(crate) fn malformed_line(&mut self, line: u64, error: String) {
-        self.malformed_span(line, error);
     }
 
     pub(crate) fn malformed_at(&mut self, offset: u64, error: String) {
@@ -143,11 +139,5 @@ impl ChunkOutput {
             one.final_dropped = dropped;
         }
         self.stats.telemetry.merge(one);
-    }
-
-    /// Appends a later piece.
-    pub fn append(&mut self, other: ChunkOutput) {
-        self.columns.append(other.columns);
-        self.stats.merge(other.stats);
     }
 }

@@ -137,7 +137,7 @@ impl<'de> Visitor<'de> for One<'_, '_, 'de> {
         }
         out.stats.spans += 1;
         if let Err(reason) = take_span(trace_id, name, start, end, scratch, out) {
-            out.malformed_span(line, reason);
+            out.malformed_line(line, reason);
         }
         Ok(())
     }
