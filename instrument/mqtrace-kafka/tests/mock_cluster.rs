@@ -1,0 +1,145 @@
+//! The Kafka wrappers against librdkafka's in-process mock cluster: what each stage records.
+
+use mqtrace::names::attr;
+use mqtrace_kafka::{TracedConsumer, TracedProducer};
+use opentelemetry::Value;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::FutureRecord;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use rdkafka::{Offset, TopicPartitionList};
+use std::time::Duration;
+
+fn get(span: &SpanData, key: &str) -> Option<Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.clone())
+}
+
+fn stage_spans(spans: &[SpanData], stage: &str) -> Vec<SpanData> {
+    spans
+        .iter()
+        .filter(|s| get(s, attr::STAGE) == Some(Value::from(stage.to_owned())))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_reports_become_store_acks_and_only_acks_settle() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("t", 1, 1).expect("topic");
+
+    let producer = TracedProducer::new(
+        ClientConfig::new()
+            .set("bootstrap.servers", cluster.bootstrap_servers())
+            .set("message.send.max.retries", "0")
+            .set("linger.ms", "0")
+            .create()
+            .expect("producer"),
+        mqtrace::Producer::builder(mqtrace_kafka::SYSTEM)
+            .producer_id("p")
+            .tracer_provider(&provider)
+            .build(),
+    );
+    let send = |n: u32| {
+        FutureRecord::<str, str>::to("t")
+            .payload("x")
+            .key("k")
+            .partition(0)
+            .timestamp(i64::from(n))
+    };
+    producer
+        .send(send(1), Duration::from_secs(5))
+        .await
+        .expect("first send");
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS],
+    );
+    let refused = producer.send(send(2), Duration::from_secs(5)).await;
+    assert!(refused.is_err(), "the injected error fails the send");
+    producer
+        .send(send(3), Duration::from_secs(5))
+        .await
+        .expect("third send");
+
+    let inner: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .set("group.id", "g")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("t", 0, Offset::Beginning)
+        .expect("tpl");
+    inner.assign(&tpl).expect("assign");
+    let consumer = TracedConsumer::new(
+        inner,
+        mqtrace::Consumer::builder(mqtrace_kafka::SYSTEM, "g")
+            .consumer_id("c")
+            .tracer_provider(&provider)
+            .build(),
+        false,
+    );
+    let first = tokio::time::timeout(Duration::from_secs(10), consumer.recv())
+        .await
+        .expect("a message in time")
+        .expect("first message");
+    assert_eq!(first.key().map(|k| k.seq), Some(1));
+    first.ack().expect("ack");
+    let second = tokio::time::timeout(Duration::from_secs(10), consumer.recv())
+        .await
+        .expect("a message in time")
+        .expect("second message");
+    assert_eq!(
+        second.key().map(|k| k.seq),
+        Some(3),
+        "seq 2 was never stored"
+    );
+    drop(second); // received, never acked: no consume_ack
+    std::mem::forget(consumer); // see the demo: closing an assigned consumer can hang
+
+    let spans = exporter.get_finished_spans().expect("spans");
+    let acks = stage_spans(&spans, "store_ack");
+    let outcome_of = |seq: i64| {
+        acks.iter()
+            .find(|s| get(s, attr::SEQ) == Some(Value::I64(seq)))
+            .and_then(|s| get(s, attr::OUTCOME))
+            .map(|v| v.to_string())
+    };
+    assert_eq!(outcome_of(1).as_deref(), Some("ok"));
+    assert_eq!(outcome_of(2).as_deref(), Some("error"));
+    assert_eq!(outcome_of(3).as_deref(), Some("ok"));
+    let position_of_1 = acks
+        .iter()
+        .find(|s| get(s, attr::SEQ) == Some(Value::I64(1)))
+        .and_then(|s| get(s, attr::BROKER_POSITION));
+    assert_eq!(position_of_1, Some(Value::from("0/0".to_owned())));
+
+    let delivers = stage_spans(&spans, "deliver");
+    assert_eq!(delivers.len(), 2);
+    for d in &delivers {
+        assert_eq!(
+            get(d, attr::MESSAGING_CONSUMER_GROUP_NAME),
+            Some(Value::from("g".to_owned()))
+        );
+        assert_eq!(
+            get(d, attr::MESSAGING_DESTINATION_PARTITION_ID),
+            Some(Value::from("0".to_owned()))
+        );
+    }
+    let settles = stage_spans(&spans, "consume_ack");
+    assert_eq!(settles.len(), 1, "only the acked message settled");
+    assert_eq!(get(&settles[0], attr::SEQ), Some(Value::I64(1)));
+    assert_eq!(
+        get(&settles[0], attr::OUTCOME),
+        Some(Value::from("ack".to_owned()))
+    );
+}
