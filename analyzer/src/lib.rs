@@ -122,17 +122,11 @@ pub fn analyze(
             .count() as u64;
     }
     if !options.groups.is_empty() {
-        report.findings.retain(|f| {
+        report.retain_findings(|f| {
             f.consumer_group
                 .as_ref()
                 .is_none_or(|g| options.groups.contains(g))
         });
-        for count in report.summary.findings.values_mut() {
-            *count = 0;
-        }
-        for f in &report.findings {
-            *report.summary.findings.entry(f.key()).or_default() += 1;
-        }
     }
     Ok(report)
 }

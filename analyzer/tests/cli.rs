@@ -352,3 +352,16 @@ fn help_explains_every_option() {
     }
     assert!(help.contains("Exit status"));
 }
+
+#[test]
+fn group_filter_keeps_that_groups_findings_and_recounts_the_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = write(dir.path(), "t.jsonl", traces(true));
+    let (r, out) = json_report(&["--group", "g", &f]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(r["summary"]["findings"]["lost/store"], 1);
+    let (r, out) = json_report(&["--group", "other", &f]);
+    assert_eq!(out.status.code(), Some(0), "g's loss is filtered out");
+    assert_eq!(r["summary"]["findings"]["lost/store"], 0);
+    assert_eq!(r["findings"].as_array().map(Vec::len), Some(0));
+}

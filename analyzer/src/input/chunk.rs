@@ -122,7 +122,7 @@ impl ChunkOutput {
             match (*k, v) {
                 (attr::TELEMETRY_DROPPED, Scalar::Int(n)) => dropped = Some(*n),
                 (attr::TELEMETRY_DROPPED, Scalar::IntText(t)) => dropped = t.parse().ok(),
-                ("mqtrace.telemetry.final", Scalar::Bool(b)) => is_final = *b,
+                (attr::TELEMETRY_FINAL, Scalar::Bool(b)) => is_final = *b,
                 _ => {}
             }
         }

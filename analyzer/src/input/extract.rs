@@ -152,6 +152,38 @@ pub fn extract<'a>(
     Ok(Extracted::Keyed(row))
 }
 
+/// The keys [`extract`] reads (and the telemetry report's), as the analyzer's own constants.
+const READ_KEYS: [&str; 14] = [
+    attr::STAGE,
+    attr::PRODUCER_ID,
+    attr::STREAM,
+    attr::SEQ,
+    attr::ATTEMPT,
+    attr::DELIVERY_COUNT,
+    attr::OUTCOME,
+    attr::BROKER_POSITION,
+    attr::MESSAGING_CONSUMER_GROUP_NAME,
+    attr::MESSAGING_DESTINATION_PARTITION_ID,
+    attr::MESSAGING_MESSAGE_ID,
+    attr::TELEMETRY_DROPPED,
+    attr::TELEMETRY_FINAL,
+    attr::MESSAGING_SYSTEM,
+];
+
+/// The constant for a key a reader should keep: one of [`READ_KEYS`], `messaging.other` for
+/// any other messaging key (it only marks the span as messaging), `""` for keys to drop. No
+/// key is ever copied.
+pub(crate) fn known_key(k: &str) -> &'static str {
+    if let Some(known) = READ_KEYS.iter().find(|c| **c == k) {
+        return known;
+    }
+    if k.starts_with("messaging.") {
+        "messaging.other"
+    } else {
+        ""
+    }
+}
+
 fn small_int(value: &Scalar<'_>, key: &str) -> Result<i32, String> {
     let v = value.as_int(key)?;
     i32::try_from(v).map_err(|_| format!("{key} is out of range: {v}"))

@@ -160,7 +160,7 @@ impl<'de> Visitor<'de> for Attributes<'_, 'de> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(kv) = seq.next_element::<KeyValue<'de>>()? {
-            let key = known_key(&kv.key);
+            let key = super::extract::known_key(&kv.key);
             if !key.is_empty() {
                 self.0
                     .push((key, kv.value.map_or(Scalar::Other, AnyValue::into_scalar)));
@@ -371,35 +371,5 @@ fn take_span<'de>(
             out.stats.messaging_spans += 1;
             Err(reason)
         }
-    }
-}
-
-/// The analyzer's own constant for a key it reads, `messaging.other` for other messaging
-/// keys, `""` for keys it ignores: no key is ever copied.
-fn known_key(k: &str) -> &'static str {
-    use mqtrace::names::attr;
-    const KEYS: [&str; 14] = [
-        attr::STAGE,
-        attr::PRODUCER_ID,
-        attr::STREAM,
-        attr::SEQ,
-        attr::ATTEMPT,
-        attr::DELIVERY_COUNT,
-        attr::OUTCOME,
-        attr::BROKER_POSITION,
-        attr::MESSAGING_CONSUMER_GROUP_NAME,
-        attr::MESSAGING_DESTINATION_PARTITION_ID,
-        attr::MESSAGING_MESSAGE_ID,
-        attr::TELEMETRY_DROPPED,
-        "mqtrace.telemetry.final",
-        "messaging.system",
-    ];
-    if let Some(known) = KEYS.iter().find(|c| **c == k) {
-        return known;
-    }
-    if k.starts_with("messaging.") {
-        "messaging.other"
-    } else {
-        ""
     }
 }

@@ -166,11 +166,6 @@ impl Report {
                 &b.kind,
             ))
         });
-        let mut counts: BTreeMap<String, u64> =
-            FINDING_KEYS.iter().map(|k| ((*k).to_owned(), 0)).collect();
-        for f in &list {
-            *counts.entry(f.key()).or_default() += 1;
-        }
         Ok(Report {
             schema: mqtrace::names::REPORT_SCHEMA,
             input: InputSection {
@@ -187,12 +182,18 @@ impl Report {
             summary: Summary {
                 streams: streams.len() as u64,
                 messages,
-                findings: counts,
+                findings: count_by_key(&list),
                 telemetry: stats.telemetry,
                 latency: latency_from_frame(latency, streams, groups)?,
             },
             findings: list,
         })
+    }
+
+    /// Keeps the findings `keep` accepts, and counts again.
+    pub fn retain_findings(&mut self, keep: impl FnMut(&Finding) -> bool) {
+        self.findings.retain(keep);
+        self.summary.findings = count_by_key(&self.findings);
     }
 
     /// The findings as a frame with names (for CSV and Parquet).
@@ -252,6 +253,16 @@ impl Report {
             ],
         )
     }
+}
+
+/// Findings per `kind/stage`, every known key present (zeros included).
+fn count_by_key(findings: &[Finding]) -> BTreeMap<String, u64> {
+    let mut counts: BTreeMap<String, u64> =
+        FINDING_KEYS.iter().map(|k| ((*k).to_owned(), 0)).collect();
+    for f in findings {
+        *counts.entry(f.key()).or_default() += 1;
+    }
+    counts
 }
 
 fn name(dict: &[String], code: Option<u32>) -> Option<String> {

@@ -103,7 +103,7 @@ pub(crate) fn telemetry_span(stats: StatsSnapshot, is_final: bool) -> SpanData {
                 as_i64(stats.dropped_export_error),
             ),
             KeyValue::new(attr::TELEMETRY_EXPORTED, as_i64(stats.exported)),
-            KeyValue::new("mqtrace.telemetry.final", is_final),
+            KeyValue::new(attr::TELEMETRY_FINAL, is_final),
         ],
         dropped_attributes_count: 0,
         events: SpanEvents::default(),

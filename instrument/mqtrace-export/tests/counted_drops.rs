@@ -46,7 +46,7 @@ fn telemetry_reports(spans: &[SpanData]) -> Vec<(i64, bool)> {
             };
             (
                 dropped,
-                get("mqtrace.telemetry.final") == Some(Value::Bool(true)),
+                get(attr::TELEMETRY_FINAL) == Some(Value::Bool(true)),
             )
         })
         .collect()

@@ -74,6 +74,8 @@ pub mod attr {
     pub const TELEMETRY_DROPPED_EXPORT_ERROR: &str = "mqtrace.telemetry.dropped_export_error";
     /// Telemetry health: spans handed to the exporter successfully (cumulative).
     pub const TELEMETRY_EXPORTED: &str = "mqtrace.telemetry.exported_spans";
+    /// Telemetry health: true on the report sent at shutdown (the counts are final).
+    pub const TELEMETRY_FINAL: &str = "mqtrace.telemetry.final";
 
     /// `messaging.system` (e.g. `kafka`, `rabbitmq`, `nats`).
     pub const MESSAGING_SYSTEM: &str = semconv::MESSAGING_SYSTEM;
