@@ -24,6 +24,7 @@ fn mqtrace_key(key: &str) -> &'static str {
         STREAM,
         SEQ,
         MESSAGE_ID,
+        ATTEMPT,
     ]
     .into_iter()
     .find(|k| *k == key)

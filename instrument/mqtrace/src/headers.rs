@@ -23,10 +23,19 @@ pub struct IncomingHeaders {
     pub message_id: Option<String>,
     /// The producer's span context from `traceparent`/`tracestate`, when valid.
     pub remote: Option<SpanContext>,
+    /// The send attempt that wrote the headers (`mqtrace-attempt`), when present and valid.
+    pub attempt: Option<u32>,
 }
 
-/// Writes the trace context of `span` and the message's numbering into `carrier`.
-pub fn inject(carrier: &mut dyn Injector, span: &SpanContext, key: &MessageKey, message_id: &str) {
+/// Writes the trace context of `span`, the message's numbering and the attempt number into
+/// `carrier`.
+pub fn inject(
+    carrier: &mut dyn Injector,
+    span: &SpanContext,
+    key: &MessageKey,
+    message_id: &str,
+    attempt: u32,
+) {
     if span.is_valid() {
         carrier.set(header::TRACEPARENT, format_traceparent(span));
         let state = span.trace_state().header();
@@ -38,6 +47,10 @@ pub fn inject(carrier: &mut dyn Injector, span: &SpanContext, key: &MessageKey, 
     carrier.set(header::STREAM, key.stream.to_string());
     carrier.set(header::SEQ, itoa::Buffer::new().format(key.seq).to_owned());
     carrier.set(header::MESSAGE_ID, message_id.to_owned());
+    carrier.set(
+        header::ATTEMPT,
+        itoa::Buffer::new().format(attempt).to_owned(),
+    );
 }
 
 /// Reads back what [`inject`] wrote. Missing or malformed headers yield `None` parts: a
@@ -64,6 +77,10 @@ pub fn extract(carrier: &dyn Extractor) -> IncomingHeaders {
         key,
         message_id: carrier.get(header::MESSAGE_ID).map(str::to_owned),
         remote,
+        attempt: carrier
+            .get(header::ATTEMPT)
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .filter(|a| *a >= 1),
     }
 }
 
@@ -148,7 +165,7 @@ mod tests {
     fn headers_round_trip_through_a_carrier() {
         let key = MessageKey::new("orders-api-1", "orders", 42);
         let mut carrier: HashMap<String, String> = HashMap::new();
-        inject(&mut carrier, &sampled_context(), &key, "custom-id");
+        inject(&mut carrier, &sampled_context(), &key, "custom-id", 3);
         assert_eq!(
             carrier["traceparent"],
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -159,6 +176,7 @@ mod tests {
         let back = extract(&carrier);
         assert_eq!(back.key, Some(key));
         assert_eq!(back.message_id.as_deref(), Some("custom-id"));
+        assert_eq!(back.attempt, Some(3));
         let remote = back.remote.expect("traceparent read back");
         assert_eq!(remote.trace_id(), sampled_context().trace_id());
         assert_eq!(remote.span_id(), sampled_context().span_id());

@@ -61,6 +61,9 @@ pub mod attr {
     pub const OUTCOME: &str = "mqtrace.outcome";
     /// The stored copy's identity (Kafka `partition/offset`, JetStream stream sequence).
     pub const BROKER_POSITION: &str = "mqtrace.broker.position";
+    /// `store_ack`: the broker recognised the attempt as a copy of a message it had stored
+    /// already and did not store it again (JetStream's `Nats-Msg-Id` deduplication).
+    pub const BROKER_DUPLICATE: &str = "mqtrace.broker.duplicate";
     /// The consumer instance that received or settled a delivery.
     pub const CONSUMER_ID: &str = "mqtrace.consumer.id";
     /// Which delivery of the message this is (int, 1 = first).
@@ -110,6 +113,10 @@ pub mod header {
     pub const SEQ: &str = "mqtrace-seq";
     /// The message id.
     pub const MESSAGE_ID: &str = "mqtrace-message-id";
+    /// The send attempt that wrote these headers (1 = first try), in decimal. Not in SPEC §3:
+    /// adapters of brokers that give a stored copy no identity of its own (RabbitMQ) name the
+    /// copy by the attempt that stored it, so that a retry stored twice shows as two copies.
+    pub const ATTEMPT: &str = "mqtrace-attempt";
 }
 
 /// Name of the span the exporter emits to report its own health (see [`attr::TELEMETRY_DROPPED`]).

@@ -200,6 +200,7 @@ impl OutgoingMessage {
             cx.span().span_context(),
             &self.key,
             &self.message_id,
+            self.attempts,
         );
         SendAttempt {
             message: self.clone(),
@@ -237,6 +238,7 @@ impl SendAttempt {
             attempt: self.attempt,
             produce_cx: self.cx,
             since: SystemTime::now(),
+            extra: Vec::new(),
         }
     }
 
@@ -252,6 +254,7 @@ impl SendAttempt {
             attempt: self.attempt,
             produce_cx: self.cx,
             since: SystemTime::now(),
+            extra: Vec::new(),
         }
         .error(error_type);
     }
@@ -265,12 +268,25 @@ pub struct PendingAck {
     attempt: u32,
     produce_cx: Context,
     since: SystemTime,
+    extra: Vec<KeyValue>,
 }
 
 impl PendingAck {
     /// The message this attempt sent.
     pub fn message(&self) -> &OutgoingMessage {
         &self.message
+    }
+
+    /// The attempt number (1 = first try).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Adds an attribute to the `store_ack` span this answer records (e.g.
+    /// [`attr::BROKER_DUPLICATE`]).
+    pub fn with_attribute(mut self, attribute: KeyValue) -> Self {
+        self.extra.push(attribute);
+        self
     }
 
     /// Stored: records `store_ack` `ok` with the stored copy's position and partition where
@@ -312,8 +328,9 @@ impl PendingAck {
             Some(&m.message_id),
             &m.destination,
             partition.as_ref(),
-            4,
+            4 + self.extra.len(),
         );
+        attrs.extend(self.extra);
         attrs.push(KeyValue::new(attr::ATTEMPT, i64::from(self.attempt)));
         attrs.push(KeyValue::new(attr::OUTCOME, outcome.as_str()));
         if let Some(pos) = position {

@@ -1,0 +1,105 @@
+//! What the broker fault tests share: trace files of their own, the analyzer's verdicts as
+//! an exact set, and unique names for the broker objects each test creates.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use mqtrace_analyzer::{Options, Report, analyze, input};
+use mqtrace_export::{Overflow, Telemetry};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// One finding as the tests compare them: (kind/stage, stream, consumer group, seq).
+pub type Verdict = (String, String, Option<String>, u64);
+
+/// Spans of one test, written as OTLP JSON lines to a directory of its own.
+pub struct Traces {
+    dir: tempfile::TempDir,
+    telemetry: Telemetry,
+}
+
+impl Traces {
+    /// A file exporter that never drops (tests want every span).
+    pub fn new(service: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let telemetry = Telemetry::builder()
+            .file(dir.path())
+            .service_name(service)
+            .overflow(Overflow::Block)
+            .build()
+            .expect("file exporter");
+        Self { dir, telemetry }
+    }
+
+    /// The provider the adapters record through.
+    pub fn provider(&self) -> &SdkTracerProvider {
+        self.telemetry.provider()
+    }
+
+    /// Flushes, analyzes the files with the default grace, and checks the telemetry is whole.
+    pub fn analyze(self) -> Report {
+        let stats = self.telemetry.shutdown().expect("exporter shutdown");
+        assert_eq!(stats.dropped(), 0, "telemetry dropped");
+        let files = input::discover(&[self.dir.path().to_path_buf()]).expect("trace files");
+        let report = analyze(&files, &Options::default(), &|_| {}).expect("analysis");
+        assert!(
+            report.input.malformed.is_empty(),
+            "{:?}",
+            report.input.malformed
+        );
+        report
+    }
+}
+
+/// The report's findings as an exact set.
+pub fn verdicts(report: &Report) -> BTreeSet<Verdict> {
+    report
+        .findings
+        .iter()
+        .map(|f| {
+            (
+                f.key(),
+                f.stream.clone(),
+                f.consumer_group.clone(),
+                u64::try_from(f.seq).expect("positive seq"),
+            )
+        })
+        .collect()
+}
+
+/// The expected findings: `kind/stage` of `stream` in `group` for each seq.
+pub fn expect(
+    key: &str,
+    stream: &str,
+    group: Option<&str>,
+    seqs: impl IntoIterator<Item = u64>,
+) -> BTreeSet<Verdict> {
+    seqs.into_iter()
+        .map(|seq| {
+            (
+                key.to_owned(),
+                stream.to_owned(),
+                group.map(str::to_owned),
+                seq,
+            )
+        })
+        .collect()
+}
+
+/// A name no other test (or earlier run) uses: `{prefix}-{pid}-{time}-{n}`.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!(
+        "{prefix}-{}-{nanos:x}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// How long a test waits for a broker before it fails.
+pub const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
