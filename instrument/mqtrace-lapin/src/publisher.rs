@@ -139,6 +139,12 @@ impl std::fmt::Debug for TracedConfirm {
 }
 
 impl TracedConfirm {
+    /// The app stops waiting (its own deadline passed, or it shuts down): records
+    /// `store_ack` `timeout` now. The broker may still store the message.
+    pub fn give_up(self) {
+        self.pending.timed_out();
+    }
+
     /// Waits at most `timeout` for the confirm; `Ok(None)` when none came in time, recorded
     /// as `store_ack` `timeout` (the broker may still store the message: a retry then risks
     /// a duplicate, which the analyzer reports).
