@@ -1,23 +1,51 @@
-//! The consuming side over rdkafka's `StreamConsumer`.
+//! The consuming side over rdkafka's `StreamConsumer` and `BaseConsumer`.
 
 use mqtrace::{Consumer, Delivery, DeliveryInfo, MessageKey, SettleOutcome};
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::util::Timeout;
 
 use crate::headers::{HeaderReader, NoHeaders};
 
-/// A `StreamConsumer` whose deliveries are traced: `deliver` on receipt, `consume_ack` when
-/// the app marks the message done ([`TracedMessage::ack`] stores its offset for the next
-/// commit). Offsets committed any other way (auto-commit of offsets stored on receipt, a
-/// commit before processing) settle nothing: a crash then shows as a delivery never settled.
-pub struct TracedConsumer {
-    inner: StreamConsumer,
+/// The offset calls a settle makes, on whichever rdkafka consumer is wrapped.
+pub trait OffsetStore {
+    /// `store_offset_from_message`.
+    fn store(&self, message: &BorrowedMessage<'_>) -> KafkaResult<()>;
+    /// `commit_message`.
+    fn commit(&self, message: &BorrowedMessage<'_>, mode: CommitMode) -> KafkaResult<()>;
+}
+
+impl<C: ConsumerContext + 'static, R> OffsetStore for StreamConsumer<C, R> {
+    fn store(&self, message: &BorrowedMessage<'_>) -> KafkaResult<()> {
+        self.store_offset_from_message(message)
+    }
+    fn commit(&self, message: &BorrowedMessage<'_>, mode: CommitMode) -> KafkaResult<()> {
+        self.commit_message(message, mode)
+    }
+}
+
+impl<C: ConsumerContext + 'static> OffsetStore for BaseConsumer<C> {
+    fn store(&self, message: &BorrowedMessage<'_>) -> KafkaResult<()> {
+        self.store_offset_from_message(message)
+    }
+    fn commit(&self, message: &BorrowedMessage<'_>, mode: CommitMode) -> KafkaResult<()> {
+        self.commit_message(message, mode)
+    }
+}
+
+/// A `StreamConsumer` (or `BaseConsumer`) whose deliveries are traced: `deliver` on receipt,
+/// `consume_ack` when the app marks the message done ([`TracedMessage::ack`] stores its
+/// offset for the next commit). Offsets committed any other way (auto-commit of offsets
+/// stored on receipt, a commit before processing) settle nothing: a crash then shows as a
+/// delivery never settled.
+pub struct TracedConsumer<K = StreamConsumer> {
+    inner: K,
     tracer: Consumer,
     auto_offset_store: bool,
 }
 
-impl std::fmt::Debug for TracedConsumer {
+impl<K> std::fmt::Debug for TracedConsumer<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TracedConsumer")
             .field("group", &self.tracer.group())
@@ -26,10 +54,10 @@ impl std::fmt::Debug for TracedConsumer {
     }
 }
 
-impl TracedConsumer {
+impl<K> TracedConsumer<K> {
     /// Wraps `inner`. `auto_offset_store` must say whether `enable.auto.offset.store` is on
     /// (librdkafka's default), in which case [`TracedMessage::ack`] stores nothing itself.
-    pub fn new(inner: StreamConsumer, tracer: Consumer, auto_offset_store: bool) -> Self {
+    pub fn new(inner: K, tracer: Consumer, auto_offset_store: bool) -> Self {
         Self {
             inner,
             tracer,
@@ -38,7 +66,7 @@ impl TracedConsumer {
     }
 
     /// The wrapped client.
-    pub fn inner(&self) -> &StreamConsumer {
+    pub fn inner(&self) -> &K {
         &self.inner
     }
 
@@ -47,9 +75,8 @@ impl TracedConsumer {
         &self.tracer
     }
 
-    /// Receives the next message and records its `deliver` span.
-    pub async fn recv(&self) -> KafkaResult<TracedMessage<'_>> {
-        let message = self.inner.recv().await?;
+    /// Records the `deliver` span of a message received from the wrapped client.
+    pub fn trace<'a>(&'a self, message: BorrowedMessage<'a>) -> TracedMessage<'a, K> {
         let info = DeliveryInfo {
             destination: message.topic(),
             partition: Some(message.partition().to_string()),
@@ -61,23 +88,43 @@ impl TracedConsumer {
             Some(h) => self.tracer.deliver(&HeaderReader(h), info),
             None => self.tracer.deliver(&NoHeaders, info),
         };
-        Ok(TracedMessage {
+        TracedMessage {
             consumer: self,
             message,
             delivery,
-        })
+        }
+    }
+}
+
+impl<C: ConsumerContext + 'static, R> TracedConsumer<StreamConsumer<C, R>> {
+    /// Receives the next message and records its `deliver` span.
+    pub async fn recv(&self) -> KafkaResult<TracedMessage<'_, StreamConsumer<C, R>>> {
+        let message = self.inner.recv().await?;
+        Ok(self.trace(message))
+    }
+}
+
+impl<C: ConsumerContext + 'static> TracedConsumer<BaseConsumer<C>> {
+    /// Polls for the next message (like `BaseConsumer::poll`) and records its `deliver` span.
+    pub fn poll(
+        &self,
+        timeout: impl Into<Timeout>,
+    ) -> Option<KafkaResult<TracedMessage<'_, BaseConsumer<C>>>> {
+        self.inner
+            .poll(timeout)
+            .map(|r| r.map(|message| self.trace(message)))
     }
 }
 
 /// A received message whose delivery is recorded, waiting to be settled.
 #[must_use = "ack() the message once it is processed"]
-pub struct TracedMessage<'a> {
-    consumer: &'a TracedConsumer,
+pub struct TracedMessage<'a, K = StreamConsumer> {
+    consumer: &'a TracedConsumer<K>,
     message: BorrowedMessage<'a>,
     delivery: Delivery,
 }
 
-impl std::fmt::Debug for TracedMessage<'_> {
+impl<K> std::fmt::Debug for TracedMessage<'_, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TracedMessage")
             .field("key", &self.delivery.key())
@@ -85,7 +132,7 @@ impl std::fmt::Debug for TracedMessage<'_> {
     }
 }
 
-impl<'a> TracedMessage<'a> {
+impl<'a, K: OffsetStore> TracedMessage<'a, K> {
     /// The message.
     pub fn message(&self) -> &BorrowedMessage<'a> {
         &self.message
@@ -99,7 +146,7 @@ impl<'a> TracedMessage<'a> {
     /// Processed: stores the offset for the next commit and records `consume_ack` `ack`.
     pub fn ack(self) -> KafkaResult<()> {
         if !self.consumer.auto_offset_store {
-            if let Err(e) = self.consumer.inner.store_offset_from_message(&self.message) {
+            if let Err(e) = self.consumer.inner.store(&self.message) {
                 self.delivery.settle(SettleOutcome::Error, "commit");
                 return Err(e);
             }
@@ -110,7 +157,7 @@ impl<'a> TracedMessage<'a> {
 
     /// Processed: commits its offset now and records `consume_ack` `ack`.
     pub fn commit(self, mode: CommitMode) -> KafkaResult<()> {
-        match self.consumer.inner.commit_message(&self.message, mode) {
+        match self.consumer.inner.commit(&self.message, mode) {
             Ok(()) => {
                 self.delivery.settle(SettleOutcome::Ack, "commit");
                 Ok(())
@@ -126,9 +173,7 @@ impl<'a> TracedMessage<'a> {
     /// and records `consume_ack` `skip_duplicate`.
     pub fn skip_duplicate(self) -> KafkaResult<()> {
         if !self.consumer.auto_offset_store {
-            self.consumer
-                .inner
-                .store_offset_from_message(&self.message)?;
+            self.consumer.inner.store(&self.message)?;
         }
         self.delivery.settle(SettleOutcome::SkipDuplicate, "commit");
         Ok(())

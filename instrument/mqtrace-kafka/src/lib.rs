@@ -46,10 +46,12 @@
 //! ```
 
 mod consumer;
+mod context;
 mod headers;
 mod producer;
 
-pub use consumer::{TracedConsumer, TracedMessage};
+pub use consumer::{OffsetStore, TracedConsumer, TracedMessage};
+pub use context::{Refused, TracedBaseProducer, TracedOpaque, TracingContext};
 pub use headers::HeaderReader;
 pub use producer::TracedProducer;
 

@@ -34,7 +34,7 @@ pub(crate) fn error_type(e: &KafkaError) -> String {
     }
 }
 
-fn is_timeout(e: &KafkaError) -> bool {
+pub(crate) fn is_timeout(e: &KafkaError) -> bool {
     matches!(
         e.rdkafka_error_code(),
         Some(

@@ -66,6 +66,7 @@ pub use consumer::{Consumer, ConsumerBuilder, Delivery, DeliveryInfo, ParentMode
 pub use message::{MessageKey, SettleOutcome, StoreOutcome};
 pub use names::Stage;
 pub use producer::{
-    OutgoingMessage, PendingAck, Producer, ProducerBuilder, SendAttempt, default_producer_id,
+    OutgoingMessage, PendingAck, Producer, ProducerBuilder, SendAttempt, SendCall,
+    default_producer_id,
 };
 pub use sequencer::{Sequencer, StreamCounter};

@@ -242,6 +242,19 @@ impl SendAttempt {
         }
     }
 
+    /// Splits the attempt before the client call: the [`PendingAck`] to hand to the client
+    /// with the record, and the [`SendCall`] that ends `produce` when the call returns.
+    pub fn split(self) -> (SendCall, PendingAck) {
+        let pending = PendingAck {
+            message: self.message,
+            attempt: self.attempt,
+            produce_cx: self.cx.clone(),
+            since: SystemTime::now(),
+            extra: Vec::new(),
+        };
+        (SendCall { cx: self.cx }, pending)
+    }
+
     /// The client call failed synchronously: ends `produce` with status ERROR and records
     /// the attempt giving up (`store_ack` with outcome `error`).
     pub fn failed(self, error_type: &str) {
@@ -257,6 +270,31 @@ impl SendAttempt {
             extra: Vec::new(),
         }
         .error(error_type);
+    }
+}
+
+/// A send attempt split for clients that take the answer's handler before the call returns
+/// (rdkafka's delivery opaque): the [`PendingAck`] goes with the record, this ends `produce`.
+#[derive(Debug)]
+#[must_use = "record how the client call returned: sent() or failed()"]
+pub struct SendCall {
+    cx: Context,
+}
+
+impl SendCall {
+    /// The client call returned without error: ends `produce`.
+    pub fn sent(self) {
+        self.cx.span().end();
+    }
+
+    /// The client call failed synchronously and gave back the record's `pending` ack: ends
+    /// `produce` with status ERROR and records `store_ack` `error`.
+    pub fn failed(self, pending: PendingAck, error_type: &str) {
+        let span = self.cx.span();
+        span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error_type.to_owned()));
+        span.set_status(Status::error(error_type.to_owned()));
+        span.end();
+        pending.error(error_type);
     }
 }
 
