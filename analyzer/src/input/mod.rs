@@ -7,6 +7,7 @@ mod files;
 mod malformed;
 mod otlp_json;
 mod otlp_proto;
+mod otlp_scan;
 
 pub use chunk::{ChunkOutput, InputStats, TelemetryHealth};
 pub use extract::Scalar;

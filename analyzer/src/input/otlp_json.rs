@@ -286,6 +286,17 @@ pub fn parse_line<'de>(
     out: &mut ChunkOutput,
     scratch: &mut Vec<(&'static str, Scalar<'de>)>,
 ) -> Result<(), String> {
+    parse_line_with(line, line_no, out, scratch, true)
+}
+
+/// [`parse_line`], with or without the fast path (the tests compare both).
+fn parse_line_with<'de>(
+    line: &'de [u8],
+    line_no: u64,
+    out: &mut ChunkOutput,
+    scratch: &mut Vec<(&'static str, Scalar<'de>)>,
+    fast: bool,
+) -> Result<(), String> {
     // Counts of a line that turns out bad must not stay: parse into a fresh output first
     // only when needed is costly, so roll back by hand instead.
     let (spans, messaging, rows, bad) = (
@@ -301,6 +312,22 @@ pub fn parse_line<'de>(
             e.valid_up_to()
         )
     })?;
+    let rollback = |out: &mut ChunkOutput| {
+        out.stats.spans = spans;
+        out.stats.messaging_spans = messaging;
+        out.columns.truncate(rows);
+        out.stats.malformed.truncate(bad);
+    };
+    // The fast path reads well-formed lines; the rest come here for a precise reason.
+    if fast {
+        match super::otlp_scan::scan_line(text, line_no, out, scratch) {
+            Ok(true) => {
+                out.stats.records += 1;
+                return Ok(());
+            }
+            Ok(false) | Err(_) => rollback(out),
+        }
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let result = RequestSeed {
         out: &mut *out,
@@ -327,14 +354,11 @@ pub fn parse_line<'de>(
             }
         }
     };
-    out.stats.spans = spans;
-    out.stats.messaging_spans = messaging;
-    out.columns.truncate(rows);
-    out.stats.malformed.truncate(bad);
+    rollback(out);
     Err(reason)
 }
 
-fn take_span<'de>(
+pub(super) fn take_span<'de>(
     trace_id: Option<Scalar<'de>>,
     name: Option<Scalar<'de>>,
     start: Option<Scalar<'de>>,
@@ -371,5 +395,80 @@ fn take_span<'de>(
             out.stats.messaging_spans += 1;
             Err(reason)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mqtrace_tracegen::{Host, Msg, Traces};
+
+    /// Both readers over the same lines: the fast path must read exactly what serde reads.
+    fn both(lines: &str) -> (String, String) {
+        let run = |fast: bool| {
+            let mut out = ChunkOutput::default();
+            let mut scratch = Vec::new();
+            let mut errors = Vec::new();
+            for (i, line) in lines.lines().enumerate() {
+                if let Err(e) =
+                    parse_line_with(line.as_bytes(), i as u64 + 1, &mut out, &mut scratch, fast)
+                {
+                    errors.push(e);
+                }
+            }
+            // The dictionaries' hash maps print in any order; their `values` say the same.
+            let mut text = format!("{out:?} {errors:?}");
+            while let Some(at) = text.find("codes: {") {
+                let end = text[at..]
+                    .find("}, values")
+                    .map_or(text.len(), |e| at + e + 3);
+                text.replace_range(at..end, "");
+            }
+            text
+        };
+        (run(true), run(false))
+    }
+
+    /// Equal, or a readable window around the first difference.
+    fn assert_same(fast: &str, slow: &str) {
+        if let Some(at) = fast.bytes().zip(slow.bytes()).position(|(a, b)| a != b) {
+            let from = at.saturating_sub(80);
+            panic!(
+                "fast: …{}…\nslow: …{}…",
+                fast.get(from..at + 80).unwrap_or(fast),
+                slow.get(from..at + 80).unwrap_or(slow)
+            );
+        }
+        assert_eq!(fast.len(), slow.len());
+    }
+
+    #[test]
+    fn the_fast_path_reads_what_serde_reads() {
+        let mut t = Traces::new();
+        for seq in 1..=50 {
+            let m = Msg::new("p1", "orders", seq).on("3");
+            t.healthy(&m, &format!("3/{seq}"), &["shipping", "billing"]);
+            t.unrelated(Host::PRODUCER);
+        }
+        t.produce(&Msg::new("p\\u00e9\"q", "orders", 51), 1, Host::PRODUCER);
+        let (fast, slow) = both(&t.finish());
+        assert!(fast.contains("spans: 351"), "{}", &fast[..200]);
+        assert_same(&fast, &slow);
+    }
+
+    #[test]
+    fn bad_lines_get_the_same_reason_either_way() {
+        let lines = [
+            "{",
+            "not json",
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"ab","attributes":[{"key":"mqtrace.stage","value":{"stringValue":"produce"}},{"key":"mqtrace.producer.id","value":{"stringValue":"p"}},{"key":"mqtrace.stream","value":{"stringValue":"s"}},{"key":"mqtrace.seq","value":{"intValue":"1"}}]}]}]}]}"#,
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"mqtrace.seq","value":{"stringValue":"1"}},{"key":"mqtrace.stage","value":{"stringValue":"produce"}}]}]}]}]}"#,
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"startTimeUnixNano":"x"}]}]}]}"#,
+            r#"{"other":1}"#,
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"value":{}}]}]}]}]}"#,
+        ]
+        .join("\n");
+        let (fast, slow) = both(&lines);
+        assert_same(&fast, &slow);
     }
 }
