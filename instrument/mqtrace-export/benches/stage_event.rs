@@ -146,5 +146,59 @@ fn stage_events(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, stage_events);
+/// Keeps every span it is given, to feed the encoder bench real mqtrace spans.
+#[derive(Debug, Clone, Default)]
+struct Keep(std::sync::Arc<std::sync::Mutex<Vec<SpanData>>>);
+
+impl SpanExporter for Keep {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        if let Ok(mut kept) = self.0.lock() {
+            kept.extend(batch);
+        }
+        Ok(())
+    }
+}
+
+/// The export worker's cost: one batch of 512 real spans (128 messages through the four
+/// stages) encoded as an OTLP JSON line, as the file exporter writes it.
+fn file_encode(c: &mut Criterion) {
+    let keep = Keep::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(keep.clone())
+        .build();
+    let producer = Producer::builder("kafka")
+        .producer_id("bench")
+        .tracer_provider(&provider)
+        .build();
+    let consumer = Consumer::builder("kafka", "group")
+        .tracer_provider(&provider)
+        .build();
+    for i in 0..128 {
+        let mut headers = Headers(Vec::with_capacity(6));
+        let pending = producer
+            .message("orders")
+            .begin_attempt(&mut headers)
+            .sent();
+        pending.acked(Some(&format!("0/{i}")), Some("0"));
+        consumer
+            .deliver(&headers, DeliveryInfo::new("orders"))
+            .ack();
+    }
+    let spans = keep.0.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(spans.len(), 512);
+    let resource =
+        opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema::default();
+    let mut group = c.benchmark_group("export");
+    group.throughput(criterion::Throughput::Elements(512));
+    group.bench_function("file_encode_512_spans", |b| {
+        b.iter_batched(
+            || spans.clone(),
+            |batch| black_box(mqtrace_export::FileExporter::encode(batch, &resource)),
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, stage_events, file_encode);
 criterion_main!(benches);

@@ -104,6 +104,7 @@ impl TracedPublisher {
     ) -> lapin::Result<TracedConfirm> {
         let mut headers: FieldTable = properties.headers().clone().unwrap_or_default();
         let attempt = message.begin_attempt(&mut TableWriter(&mut headers));
+        mqtrace::headers::inject_attempt(&mut TableWriter(&mut headers), attempt.attempt());
         let properties = properties.with_headers(headers);
         match self
             .channel

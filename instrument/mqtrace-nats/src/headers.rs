@@ -1,15 +1,37 @@
 //! NATS header maps as OpenTelemetry carriers.
 
-use async_nats::HeaderMap;
+use async_nats::{HeaderMap, HeaderName};
 use opentelemetry::propagation::{Extractor, Injector};
+
+/// The header names mqtrace writes, as names that cost no allocation to use (a name made from
+/// a `&str` is copied each time: on every publish and every lookup).
+fn static_name(key: &str) -> Option<HeaderName> {
+    use mqtrace::names::header::*;
+    [
+        TRACEPARENT,
+        TRACESTATE,
+        PRODUCER_ID,
+        STREAM,
+        SEQ,
+        MESSAGE_ID,
+        ATTEMPT,
+    ]
+    .into_iter()
+    .find(|k| *k == key)
+    .map(HeaderName::from_static)
+}
 
 /// Collects the headers mqtrace writes, to add them to a publish.
 #[derive(Debug, Default)]
-pub(crate) struct HeaderWriter(pub(crate) Vec<(String, String)>);
+pub(crate) struct HeaderWriter(pub(crate) Vec<(HeaderName, String)>);
 
 impl Injector for HeaderWriter {
     fn set(&mut self, key: &str, value: String) {
-        self.0.push((key.to_owned(), value));
+        // Header names are checked by async-nats (it panics on a bad one): only mqtrace's
+        // own constant names are written.
+        if let Some(name) = static_name(key) {
+            self.0.push((name, value));
+        }
     }
 }
 
@@ -19,7 +41,16 @@ pub struct HeaderReader<'a>(pub Option<&'a HeaderMap>);
 
 impl Extractor for HeaderReader<'_> {
     fn get(&self, key: &str) -> Option<&str> {
-        self.0?.get(key).map(|v| v.as_str())
+        let headers = self.0?;
+        match static_name(key) {
+            Some(name) => headers.get(name),
+            // Not one of ours: compare by text rather than build (and check) a name.
+            None => headers
+                .iter()
+                .find(|(k, _)| AsRef::<str>::as_ref(*k) == key)
+                .and_then(|(_, values)| values.first()),
+        }
+        .map(|v| v.as_str())
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -39,10 +70,12 @@ mod tests {
         writer.set("mqtrace-seq", "9".to_owned());
         let mut map = HeaderMap::new();
         for (k, v) in writer.0 {
-            map.insert(k.as_str(), v);
+            map.insert(k, v);
         }
+        map.insert("x-other", "y");
         assert_eq!(HeaderReader(Some(&map)).get("mqtrace-seq"), Some("9"));
-        assert_eq!(HeaderReader(Some(&map)).keys(), vec!["mqtrace-seq"]);
+        assert_eq!(HeaderReader(Some(&map)).get("x-other"), Some("y"));
+        assert_eq!(HeaderReader(Some(&map)).keys().len(), 2);
         assert_eq!(HeaderReader(None).get("mqtrace-seq"), None);
     }
 }

@@ -116,7 +116,7 @@ impl TracedJetStream {
         let mut writer = HeaderWriter::default();
         let attempt = message.begin_attempt(&mut writer);
         for (key, value) in writer.0 {
-            publish = publish.header(key.as_str(), value);
+            publish = publish.header(key, value);
         }
         if self.dedup_ids {
             publish = publish.message_id(message.message_id());

@@ -27,15 +27,8 @@ pub struct IncomingHeaders {
     pub attempt: Option<u32>,
 }
 
-/// Writes the trace context of `span`, the message's numbering and the attempt number into
-/// `carrier`.
-pub fn inject(
-    carrier: &mut dyn Injector,
-    span: &SpanContext,
-    key: &MessageKey,
-    message_id: &str,
-    attempt: u32,
-) {
+/// Writes the trace context of `span` and the message's numbering into `carrier`.
+pub fn inject(carrier: &mut dyn Injector, span: &SpanContext, key: &MessageKey, message_id: &str) {
     if span.is_valid() {
         carrier.set(header::TRACEPARENT, format_traceparent(span));
         let state = span.trace_state().header();
@@ -47,6 +40,11 @@ pub fn inject(
     carrier.set(header::STREAM, key.stream.to_string());
     carrier.set(header::SEQ, itoa::Buffer::new().format(key.seq).to_owned());
     carrier.set(header::MESSAGE_ID, message_id.to_owned());
+}
+
+/// Writes `mqtrace-attempt`: for adapters of brokers that give a stored copy no identity of
+/// its own (see [`header::ATTEMPT`]).
+pub fn inject_attempt(carrier: &mut dyn Injector, attempt: u32) {
     carrier.set(
         header::ATTEMPT,
         itoa::Buffer::new().format(attempt).to_owned(),
@@ -165,7 +163,8 @@ mod tests {
     fn headers_round_trip_through_a_carrier() {
         let key = MessageKey::new("orders-api-1", "orders", 42);
         let mut carrier: HashMap<String, String> = HashMap::new();
-        inject(&mut carrier, &sampled_context(), &key, "custom-id", 3);
+        inject(&mut carrier, &sampled_context(), &key, "custom-id");
+        inject_attempt(&mut carrier, 3);
         assert_eq!(
             carrier["traceparent"],
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

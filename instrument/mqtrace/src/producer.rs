@@ -200,7 +200,6 @@ impl OutgoingMessage {
             cx.span().span_context(),
             &self.key,
             &self.message_id,
-            self.attempts,
         );
         SendAttempt {
             message: self.clone(),

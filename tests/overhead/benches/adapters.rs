@@ -1,7 +1,13 @@
 //! Messages per second through each real client, plain and instrumented, at the client's
-//! full speed: produce N messages with the broker's answer awaited (pipelined), then consume
-//! and settle all N. Runs alternate plain/traced so that the machine's drift hits both; the
-//! median of each is reported with the overhead.
+//! full speed: produce N messages with the broker's answers awaited (in windows of 1000),
+//! then consume and settle all N. Each round runs every mode once, in turn, so that the
+//! machine's drift hits all of them; the median of each mode is reported.
+//!
+//! The modes separate what carrying headers costs (any propagation pays it: the client
+//! encodes them, the broker parses and stores them) from what mqtrace's spans and export
+//! cost: plain, headers (the bare client sending headers of mqtrace's sizes), unsampled (the
+//! adapter with a sampler that keeps nothing), discard (spans through the batch processor
+//! into nothing), files (spans written as OTLP JSON lines: the full cost).
 //!
 //! `cargo bench -p mqtrace-overhead` (RabbitMQ on 127.0.0.1:5672, NATS on 127.0.0.1:4222;
 //! Kafka on librdkafka's mock cluster). `MQTRACE_BENCH_ROUNDS` (default 5) and
@@ -10,7 +16,9 @@
 use anyhow::Context as _;
 use futures::StreamExt;
 use futures::future::try_join_all;
-use mqtrace_export::Telemetry;
+use mqtrace_export::{BatchConfig, CountingBatchProcessor, Driver, Telemetry};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use std::time::{Duration, Instant};
 
 /// Messages in flight at once while producing.
@@ -29,9 +37,65 @@ fn telemetry(dir: &tempfile::TempDir) -> anyhow::Result<Telemetry> {
     Ok(Telemetry::builder().file(dir.path()).build()?)
 }
 
+/// Headers of the sizes mqtrace writes, for the uninstrumented client's "headers" runs.
+const HEADERS: [(&str, &str); 5] = [
+    (
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    ),
+    ("mqtrace-producer-id", "adapters-12345-19a2b3c4d5e"),
+    ("mqtrace-stream", "mqtrace-bench.12345.12"),
+    ("mqtrace-seq", "12345"),
+    (
+        "mqtrace-message-id",
+        "adapters-12345-19a2b3c4d5e:mqtrace-bench.12345.12:12345",
+    ),
+];
+
+/// An exporter that drops every batch: what the spans cost without the encoding and I/O.
+#[derive(Debug)]
+struct Discard;
+
+impl SpanExporter for Discard {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        drop(std::hint::black_box(batch));
+        Ok(())
+    }
+}
+
+/// How a run records.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// The bare client.
+    Plain,
+    /// The bare client sending headers of the sizes mqtrace writes: what carrying them costs
+    /// the client and the broker, whoever writes them.
+    Headers,
+    /// The adapter with a sampler that records nothing: headers, numbering and attributes,
+    /// but no span kept (what the broker and the client pay for the headers).
+    Unsampled,
+    /// The adapter, spans through the batch processor into an exporter that discards.
+    Discard,
+    /// The adapter, spans written as OTLP JSON lines: the full cost.
+    File,
+}
+
+/// `MQTRACE_BENCH_ONLY=unsampled` (plain, unsampled, discard, file) runs one mode, for
+/// profiling it.
+fn skip_mode(mode: Mode) -> bool {
+    let name = match mode {
+        Mode::Plain => "plain",
+        Mode::Headers => "headers",
+        Mode::Unsampled => "unsampled",
+        Mode::Discard => "discard",
+        Mode::File => "file",
+    };
+    std::env::var("MQTRACE_BENCH_ONLY").is_ok_and(|only| only != name)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 mod kafka {
@@ -42,7 +106,12 @@ mod kafka {
     use rdkafka::mocking::MockCluster;
     use rdkafka::producer::{FutureProducer, FutureRecord};
 
-    pub async fn run(n: usize, traced: Option<&Telemetry>, round: usize) -> anyhow::Result<f64> {
+    pub async fn run(
+        n: usize,
+        traced: Option<&SdkTracerProvider>,
+        headers: bool,
+        round: usize,
+    ) -> anyhow::Result<f64> {
         let cluster = MockCluster::new(1)?;
         let topic = format!("bench-{round}");
         cluster.create_topic(&topic, 1, 1)?;
@@ -56,13 +125,25 @@ mod kafka {
             .set("auto.offset.reset", "earliest")
             .set("enable.auto.offset.store", "false")
             .create()?;
-        consumer.subscribe(&[topic.as_str()])?;
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Beginning)?;
+        consumer.assign(&tpl)?;
         let started = Instant::now();
         match traced {
             None => {
                 for chunk in (0..n).collect::<Vec<_>>().chunks(WINDOW) {
                     try_join_all(chunk.iter().map(|_| {
-                        let r = FutureRecord::<str, str>::to(&topic).payload("{}");
+                        let mut r = FutureRecord::<str, str>::to(&topic).payload("{}");
+                        if headers {
+                            let mut h = rdkafka::message::OwnedHeaders::new_with_capacity(5);
+                            for (key, value) in HEADERS {
+                                h = h.insert(rdkafka::message::Header {
+                                    key,
+                                    value: Some(value),
+                                });
+                            }
+                            r = r.headers(h);
+                        }
                         producer.send(r, Duration::from_secs(5))
                     }))
                     .await
@@ -75,7 +156,7 @@ mod kafka {
             }
             Some(t) => {
                 let tracer = mqtrace::Producer::builder(SYSTEM)
-                    .tracer_provider(t.provider())
+                    .tracer_provider(t)
                     .build();
                 let producer = TracedProducer::new(producer, tracer);
                 for chunk in (0..n).collect::<Vec<_>>().chunks(WINDOW) {
@@ -86,7 +167,7 @@ mod kafka {
                     .await?;
                 }
                 let group = mqtrace::Consumer::builder(SYSTEM, "bench")
-                    .tracer_provider(t.provider())
+                    .tracer_provider(t)
                     .build();
                 let consumer = TracedConsumer::new(consumer, group, false);
                 for _ in 0..n {
@@ -110,7 +191,12 @@ mod rabbitmq {
     use lapin::{BasicProperties, Connection, ConnectionProperties};
     use mqtrace_lapin::{SYSTEM, TracedConsumer, TracedPublisher};
 
-    pub async fn run(n: usize, traced: Option<&Telemetry>, round: usize) -> anyhow::Result<f64> {
+    pub async fn run(
+        n: usize,
+        traced: Option<&SdkTracerProvider>,
+        headers: bool,
+        round: usize,
+    ) -> anyhow::Result<f64> {
         let conn = Connection::connect(
             "amqp://guest:guest@127.0.0.1:5672/%2f",
             ConnectionProperties::default(),
@@ -129,12 +215,23 @@ mod rabbitmq {
             )
             .await?;
         let publish = || {
+            let mut props = BasicProperties::default();
+            if headers {
+                let mut table = FieldTable::default();
+                for (key, value) in HEADERS {
+                    table.insert(
+                        key.into(),
+                        lapin::types::AMQPValue::LongString(value.into()),
+                    );
+                }
+                props = props.with_headers(table);
+            }
             channel.basic_publish(
                 "".into(),
                 queue.as_str().into(),
                 BasicPublishOptions::default(),
                 b"{}",
-                BasicProperties::default(),
+                props,
             )
         };
         let consume = channel
@@ -163,7 +260,7 @@ mod rabbitmq {
             }
             Some(t) => {
                 let tracer = mqtrace::Producer::builder(SYSTEM)
-                    .tracer_provider(t.provider())
+                    .tracer_provider(t)
                     .build();
                 let publisher = TracedPublisher::new(channel.clone(), tracer);
                 for _ in 0..n.div_ceil(WINDOW) {
@@ -183,7 +280,7 @@ mod rabbitmq {
                     try_join_all(confirms).await?;
                 }
                 let group = mqtrace::Consumer::builder(SYSTEM, queue.as_str())
-                    .tracer_provider(t.provider())
+                    .tracer_provider(t)
                     .build();
                 let mut consume = TracedConsumer::new(consume, group);
                 for _ in 0..n.div_ceil(WINDOW) * WINDOW {
@@ -209,7 +306,12 @@ mod nats {
     use mqtrace_nats::{SYSTEM, TracedDurable, TracedJetStream};
     use std::future::IntoFuture;
 
-    pub async fn run(n: usize, traced: Option<&Telemetry>, round: usize) -> anyhow::Result<f64> {
+    pub async fn run(
+        n: usize,
+        traced: Option<&SdkTracerProvider>,
+        headers: bool,
+        round: usize,
+    ) -> anyhow::Result<f64> {
         let client = async_nats::connect("127.0.0.1:4222")
             .await
             .context("NATS on 127.0.0.1:4222 (scripts/services starts it)")?;
@@ -236,11 +338,17 @@ mod nats {
                 for _ in 0..n.div_ceil(WINDOW) {
                     let mut acks = Vec::with_capacity(WINDOW);
                     for _ in 0..WINDOW {
-                        acks.push(
-                            js.publish(subject.clone(), "{}".into())
+                        let ack = if headers {
+                            let mut h = async_nats::HeaderMap::new();
+                            for (key, value) in HEADERS {
+                                h.insert(key, value);
+                            }
+                            js.publish_with_headers(subject.clone(), h, "{}".into())
                                 .await?
-                                .into_future(),
-                        );
+                        } else {
+                            js.publish(subject.clone(), "{}".into()).await?
+                        };
+                        acks.push(ack.into_future());
                     }
                     try_join_all(acks).await?;
                 }
@@ -252,7 +360,7 @@ mod nats {
             }
             Some(t) => {
                 let tracer = mqtrace::Producer::builder(SYSTEM)
-                    .tracer_provider(t.provider())
+                    .tracer_provider(t)
                     .build();
                 let publisher = TracedJetStream::new(js.clone(), tracer);
                 for _ in 0..n.div_ceil(WINDOW) {
@@ -269,7 +377,7 @@ mod nats {
                 }
                 let group = TracedDurable::new(
                     mqtrace::Consumer::builder(SYSTEM, "bench")
-                        .tracer_provider(t.provider())
+                        .tracer_provider(t)
                         .build(),
                 );
                 let mut messages = group.messages(consumer.messages().await?);
@@ -295,37 +403,93 @@ async fn main() -> anyhow::Result<()> {
         .filter(|a| !a.starts_with('-'))
         .collect();
     let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
-    println!("{n} messages per run, {rounds} rounds, plain and traced alternating");
     println!(
-        "{:<10} {:>14} {:>14} {:>9}",
-        "adapter", "plain msg/s", "traced msg/s", "overhead"
+        "{n} messages per run, {rounds} rounds of: plain client; adapter unsampled (headers, no \
+         spans); spans to an exporter that discards; spans to files"
+    );
+    println!(
+        "{:<10} {:>12} {:>12} {:>8} {:>12} {:>8} {:>12} {:>8}",
+        "adapter",
+        "plain msg/s",
+        "unsampled",
+        "overhead",
+        "discard",
+        "overhead",
+        "files",
+        "overhead"
     );
     for name in ["kafka", "rabbitmq", "nats"] {
         if !wanted(name) {
             continue;
         }
-        let (mut plain, mut traced) = (Vec::new(), Vec::new());
-        for round in 0..rounds * 2 {
-            let dir = tempfile::tempdir()?;
-            let t = (round % 2 == 1).then(|| telemetry(&dir)).transpose()?;
-            let rate = match name {
-                "kafka" => kafka::run(n, t.as_ref(), round).await?,
-                "rabbitmq" => rabbitmq::run(n, t.as_ref(), round).await?,
-                _ => nats::run(n, t.as_ref(), round).await?,
-            };
-            match t {
-                Some(t) => {
+        let modes = [
+            Mode::Plain,
+            Mode::Headers,
+            Mode::Unsampled,
+            Mode::Discard,
+            Mode::File,
+        ];
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
+        for round in 0..rounds {
+            for (i, mode) in modes.iter().enumerate() {
+                let dir = tempfile::tempdir()?;
+                let (provider, telemetry) = match mode {
+                    Mode::Plain | Mode::Headers => (None, None),
+                    Mode::Unsampled => {
+                        let p = SdkTracerProvider::builder()
+                            .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOff)
+                            .build();
+                        (Some(p), None)
+                    }
+                    Mode::Discard => {
+                        let processor = CountingBatchProcessor::new(
+                            Discard,
+                            BatchConfig::default(),
+                            Driver::Thread,
+                        )?;
+                        let p = SdkTracerProvider::builder()
+                            .with_span_processor(processor)
+                            .build();
+                        (Some(p), None)
+                    }
+                    Mode::File => {
+                        let t = telemetry(&dir)?;
+                        (Some(t.provider().clone()), Some(t))
+                    }
+                };
+                if skip_mode(*mode) {
+                    continue;
+                }
+                let run_id = round * modes.len() + i;
+                let with_headers = *mode == Mode::Headers;
+                let run = async {
+                    match name {
+                        "kafka" => kafka::run(n, provider.as_ref(), with_headers, run_id).await,
+                        "rabbitmq" => {
+                            rabbitmq::run(n, provider.as_ref(), with_headers, run_id).await
+                        }
+                        _ => nats::run(n, provider.as_ref(), with_headers, run_id).await,
+                    }
+                };
+                let rate = tokio::time::timeout(Duration::from_secs(300), run)
+                    .await
+                    .with_context(|| format!("{name} run {run_id} took over 5 minutes"))??;
+                if let Some(t) = telemetry.filter(|_| *mode == Mode::File) {
                     let stats = t.shutdown()?;
                     anyhow::ensure!(stats.exported >= 4 * n as u64, "spans missing: {stats:?}");
-                    traced.push(rate);
                 }
-                None => plain.push(rate),
+                rates[i].push(rate);
             }
         }
-        let (p, t) = (median(plain), median(traced));
+        let [p, h, u, d, f] = [0, 1, 2, 3, 4].map(|i| median(std::mem::take(&mut rates[i])));
+        let pct = |x: f64| (1.0 - x / p) * 100.0;
         println!(
-            "{name:<10} {p:>14.0} {t:>14.0} {:>8.1}%",
-            (1.0 - t / p) * 100.0
+            "{name:<9} {p:>9.0} {h:>9.0} {:>5.1}% {u:>9.0} {:>5.1}% {d:>9.0} {:>5.1}% {f:>9.0} {:>5.1}% {:>9.1}%",
+            pct(h),
+            pct(u),
+            pct(d),
+            pct(f),
+            (1.0 - f / h) * 100.0
         );
     }
     Ok(())
