@@ -90,6 +90,47 @@ impl Dict {
     }
 }
 
+/// Optional strings packed into one buffer: no allocation per row (positions are on most
+/// spans and mostly distinct, so a dictionary would not help).
+#[derive(Debug, Default)]
+struct StrColumn {
+    text: String,
+    /// Where each row's string ends in `text`.
+    ends: Vec<u32>,
+    valid: Vec<bool>,
+}
+
+impl StrColumn {
+    fn push(&mut self, value: Option<&str>) {
+        if let Some(v) = value {
+            self.text.push_str(v);
+        }
+        // A piece's text is far below 4 GiB (pieces come from 32 MiB blocks).
+        self.ends
+            .push(u32::try_from(self.text.len()).unwrap_or(u32::MAX));
+        self.valid.push(value.is_some());
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len < self.ends.len() {
+            let end = len.checked_sub(1).map_or(0, |i| self.ends[i] as usize);
+            self.text.truncate(end);
+            self.ends.truncate(len);
+            self.valid.truncate(len);
+        }
+    }
+
+    fn into_column(self, name: &str) -> Column {
+        let mut start = 0;
+        let values = self.ends.iter().zip(&self.valid).map(|(&end, &valid)| {
+            let value = self.text.get(start..end as usize).unwrap_or_default();
+            start = end as usize;
+            valid.then_some(value)
+        });
+        StringChunked::from_iter_options(name.into(), values).into_column()
+    }
+}
+
 /// A stream's name: (producer id, stream).
 pub type StreamName = (String, String);
 
@@ -104,7 +145,7 @@ pub struct SpanColumns {
     stage: Vec<u8>,
     attempt: Vec<Option<i32>>,
     outcome: Vec<Option<u8>>,
-    position: Vec<Option<String>>,
+    position: StrColumn,
     group: Vec<Option<u32>>,
     partition: Vec<Option<u32>>,
     delivery_count: Vec<Option<i32>>,
@@ -192,7 +233,7 @@ impl SpanColumns {
         self.stage.push(row.stage);
         self.attempt.push(row.attempt);
         self.outcome.push(row.outcome);
-        self.position.push(row.position.map(str::to_owned));
+        self.position.push(row.position);
         self.group.push(row.group.map(|g| self.groups.code(g)));
         self.partition
             .push(row.partition.map(|p| self.partitions.code(p)));
@@ -243,7 +284,7 @@ impl SpanColumns {
                 Column::new("stage".into(), self.stage),
                 Column::new("attempt".into(), self.attempt),
                 Column::new("outcome".into(), self.outcome),
-                Column::new("position".into(), self.position),
+                self.position.into_column("position"),
                 Column::new("group".into(), self.group),
                 Column::new("partition".into(), self.partition),
                 Column::new("delivery_count".into(), self.delivery_count),

@@ -152,8 +152,25 @@ pub fn extract<'a>(
     Ok(Extracted::Keyed(row))
 }
 
-/// The keys [`extract`] reads (and the telemetry report's), as the analyzer's own constants.
-const READ_KEYS: [&str; 14] = [
+/// The keys [`extract`] reads (and the telemetry report's), as the analyzer's own constants:
+/// [`known_key`] matches them (a `match` on strings, not a scan of a list: it runs for every
+/// attribute of every span).
+macro_rules! read_keys {
+    ($($key:path),+ $(,)?) => {
+        /// The constant for a key a reader should keep: one of the keys [`extract`] reads,
+        /// `messaging.other` for any other messaging key (it only marks the span as
+        /// messaging), `""` for keys to drop. No key is ever copied.
+        pub(crate) fn known_key(k: &str) -> &'static str {
+            match k {
+                $($key => $key,)+
+                k if k.starts_with("messaging.") => "messaging.other",
+                _ => "",
+            }
+        }
+    };
+}
+
+read_keys!(
     attr::STAGE,
     attr::PRODUCER_ID,
     attr::STREAM,
@@ -168,21 +185,7 @@ const READ_KEYS: [&str; 14] = [
     attr::TELEMETRY_DROPPED,
     attr::TELEMETRY_FINAL,
     attr::MESSAGING_SYSTEM,
-];
-
-/// The constant for a key a reader should keep: one of [`READ_KEYS`], `messaging.other` for
-/// any other messaging key (it only marks the span as messaging), `""` for keys to drop. No
-/// key is ever copied.
-pub(crate) fn known_key(k: &str) -> &'static str {
-    if let Some(known) = READ_KEYS.iter().find(|c| **c == k) {
-        return known;
-    }
-    if k.starts_with("messaging.") {
-        "messaging.other"
-    } else {
-        ""
-    }
-}
+);
 
 fn small_int(value: &Scalar<'_>, key: &str) -> Result<i32, String> {
     let v = value.as_int(key)?;

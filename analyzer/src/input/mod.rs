@@ -154,63 +154,147 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+/// A run of whole lines read from a file (`bytes[..len]`), with the number of its first line.
+struct Block {
+    bytes: Vec<u8>,
+    len: usize,
+    first_line: u64,
+    eof: bool,
+}
+
+/// Cuts a file into blocks of whole lines, reusing the buffers it is given back (so their
+/// pages are touched once, not once per block).
+struct Blocks {
+    input: Box<dyn std::io::Read + Send>,
+    /// The bytes after the last newline of the previous block.
+    carry: Vec<u8>,
+    next_line: u64,
+    first: bool,
+    spare: Vec<u8>,
+    /// Bytes read per step ([`BLOCK`]; small in tests).
+    step: usize,
+}
+
+impl Blocks {
+    /// The next block; `Err` is a problem with the whole file, as a record to report.
+    fn next(&mut self, progress: &(dyn Fn(u64) + Sync)) -> Result<Option<Block>, ChunkOutput> {
+        let mut bytes = std::mem::take(&mut self.spare);
+        let mut len = self.carry.len();
+        let step = self.step;
+        if bytes.len() < len + step {
+            bytes.resize(len + step, 0);
+        }
+        bytes[..len].copy_from_slice(&self.carry);
+        self.carry.clear();
+        loop {
+            if bytes.len() < len + step {
+                bytes.resize(len + step, 0); // a line longer than a block
+            }
+            let got = match read_full(&mut self.input, &mut bytes[len..len + step]) {
+                Ok(n) => n,
+                Err(e) => {
+                    let mut out = ChunkOutput::default();
+                    out.malformed_line(self.next_line, format!("read error: {e}"));
+                    return Err(out);
+                }
+            };
+            len += got;
+            progress(got as u64);
+            if std::mem::take(&mut self.first) {
+                if len == 0 {
+                    return Err(file_problem("empty file: no OTLP records".to_owned()));
+                }
+                if bytes[..len.min(4096)].contains(&0) {
+                    return Err(file_problem(
+                        "binary data, not OTLP JSON lines (an OTLP protobuf file should be \
+                         named .binpb or .pb)"
+                            .to_owned(),
+                    ));
+                }
+            }
+            let eof = got == 0;
+            if eof && len == 0 {
+                self.spare = bytes;
+                return Ok(None);
+            }
+            // Whole lines only; at the end of the file, everything.
+            let cut = if eof {
+                len
+            } else {
+                match memchr::memrchr(b'\n', &bytes[..len]) {
+                    Some(i) => i + 1,
+                    None => continue,
+                }
+            };
+            self.carry.extend_from_slice(&bytes[cut..len]);
+            let first_line = self.next_line;
+            self.next_line += count_lines(&bytes[..cut]);
+            return Ok(Some(Block {
+                bytes,
+                len: cut,
+                first_line,
+                eof,
+            }));
+        }
+    }
+}
+
+/// Reads a file of JSON lines in blocks. While the worker threads parse one block, the next
+/// is read and the previous one's pieces go to `sink`: the two cores never wait on I/O or on
+/// the frame building.
 fn read_json_lines(
     file: &InputFile,
     progress: &(dyn Fn(u64) + Sync),
-    sink: &mut dyn FnMut(ChunkOutput),
+    sink: &mut (dyn FnMut(ChunkOutput) + Send),
 ) {
-    let mut input = match open(file) {
+    let input = match open(file) {
         Ok(r) => r,
         Err(e) => return sink(file_problem(format!("cannot open: {e}"))),
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 20));
-    let mut next_line: u64 = 1;
-    let mut first_block = true;
-    let mut chunk = vec![0u8; BLOCK];
+    let mut blocks = Blocks {
+        input,
+        carry: Vec::new(),
+        next_line: 1,
+        first: true,
+        spare: Vec::with_capacity(BLOCK + (1 << 20)),
+        step: BLOCK,
+    };
+    let mut current = match blocks.next(progress) {
+        Ok(Some(block)) => block,
+        Ok(None) => return,
+        Err(problem) => return sink(problem),
+    };
+    let mut parsed: Vec<ChunkOutput> = Vec::new();
     loop {
-        let got = match read_full(&mut input, &mut chunk) {
-            Ok(n) => n,
-            Err(e) => {
-                let mut out = ChunkOutput::default();
-                out.malformed_line(next_line, format!("read error: {e}"));
-                sink(out);
+        let eof = current.eof;
+        let (pieces, next) = rayon::join(
+            || {
+                parse_block(
+                    &current.bytes[..current.len],
+                    current.first_line,
+                    current.eof,
+                )
+            },
+            || {
+                for piece in parsed.drain(..) {
+                    sink(piece);
+                }
+                if eof { Ok(None) } else { blocks.next(progress) }
+            },
+        );
+        parsed = pieces;
+        blocks.spare = std::mem::take(&mut current.bytes);
+        match next {
+            Ok(Some(block)) => current = block,
+            Ok(None) => break,
+            Err(problem) => {
+                parsed.push(problem);
                 break;
             }
-        };
-        buf.extend_from_slice(&chunk[..got]);
-        progress(got as u64);
-        if first_block {
-            first_block = false;
-            if buf.is_empty() {
-                return sink(file_problem("empty file: no OTLP records".to_owned()));
-            }
-            if buf.iter().take(4096).any(|b| *b == 0) {
-                return sink(file_problem(
-                    "binary data, not OTLP JSON lines (an OTLP protobuf file should be named \
-                     .binpb or .pb)"
-                        .to_owned(),
-                ));
-            }
         }
-        let eof = got == 0;
-        // Parse up to the last newline; at the end of the file, everything.
-        let cut = if eof {
-            buf.len()
-        } else {
-            match memchr::memrchr(b'\n', &buf) {
-                Some(i) => i + 1,
-                None => continue, // a line longer than a block: read more
-            }
-        };
-        let rest = buf.split_off(cut);
-        for piece in parse_block(&buf, next_line, eof) {
-            sink(piece);
-        }
-        next_line += count_lines(&buf);
-        buf = rest;
-        if eof {
-            break;
-        }
+    }
+    for piece in parsed {
+        sink(piece);
     }
 }
 
@@ -266,4 +350,45 @@ fn parse_lines(bytes: &[u8], first_line: u64, ends_file: bool) -> ChunkOutput {
         line_no += 1;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every byte comes back once, in whole lines, with the right line numbers, whatever
+    /// the step and however long a line is.
+    #[test]
+    fn blocks_cut_a_file_into_whole_lines_with_their_numbers() {
+        let mut text = String::new();
+        for i in 0..200 {
+            text.push_str(&"x".repeat(i % 37));
+            text.push_str(&format!(" line {}\n", i + 1));
+        }
+        text.push_str("a torn last line without a newline");
+        for step in [7, 64, 1000, 1 << 20] {
+            let mut blocks = Blocks {
+                input: Box::new(std::io::Cursor::new(text.clone().into_bytes())),
+                carry: Vec::new(),
+                next_line: 1,
+                first: true,
+                spare: Vec::new(),
+                step,
+            };
+            let mut all = Vec::new();
+            while let Ok(Some(block)) = blocks.next(&|_| {}) {
+                let bytes = &block.bytes[..block.len];
+                let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+                if !first.starts_with(b"a torn") {
+                    let first = String::from_utf8_lossy(first);
+                    let number = first.rsplit(' ').next().unwrap_or_default();
+                    assert_eq!(number, block.first_line.to_string(), "step {step}");
+                }
+                assert!(block.eof || bytes.ends_with(b"\n"), "step {step}");
+                all.extend_from_slice(bytes);
+                blocks.spare = block.bytes;
+            }
+            assert_eq!(String::from_utf8_lossy(&all), text, "step {step}");
+        }
+    }
 }
