@@ -177,7 +177,7 @@ struct Blocks {
 
 impl Blocks {
     /// The next block; `Err` is a problem with the whole file, as a record to report.
-    fn next(&mut self, progress: &(dyn Fn(u64) + Sync)) -> Result<Option<Block>, ChunkOutput> {
+    fn next(&mut self, progress: &(dyn Fn(u64) + Sync)) -> Result<Option<Block>, Box<ChunkOutput>> {
         let mut bytes = std::mem::take(&mut self.spare);
         let mut len = self.carry.len();
         let step = self.step;
@@ -195,21 +195,23 @@ impl Blocks {
                 Err(e) => {
                     let mut out = ChunkOutput::default();
                     out.malformed_line(self.next_line, format!("read error: {e}"));
-                    return Err(out);
+                    return Err(Box::new(out));
                 }
             };
             len += got;
             progress(got as u64);
             if std::mem::take(&mut self.first) {
                 if len == 0 {
-                    return Err(file_problem("empty file: no OTLP records".to_owned()));
+                    return Err(Box::new(file_problem(
+                        "empty file: no OTLP records".to_owned(),
+                    )));
                 }
                 if bytes[..len.min(4096)].contains(&0) {
-                    return Err(file_problem(
+                    return Err(Box::new(file_problem(
                         "binary data, not OTLP JSON lines (an OTLP protobuf file should be \
                          named .binpb or .pb)"
                             .to_owned(),
-                    ));
+                    )));
                 }
             }
             let eof = got == 0;
@@ -262,7 +264,7 @@ fn read_json_lines(
     let mut current = match blocks.next(progress) {
         Ok(Some(block)) => block,
         Ok(None) => return,
-        Err(problem) => return sink(problem),
+        Err(problem) => return sink(*problem),
     };
     let mut parsed: Vec<ChunkOutput> = Vec::new();
     loop {
@@ -288,7 +290,7 @@ fn read_json_lines(
             Ok(Some(block)) => current = block,
             Ok(None) => break,
             Err(problem) => {
-                parsed.push(problem);
+                parsed.push(*problem);
                 break;
             }
         }
