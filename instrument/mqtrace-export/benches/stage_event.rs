@@ -191,9 +191,16 @@ fn file_encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("export");
     group.throughput(criterion::Throughput::Elements(512));
     group.bench_function("file_encode_512_spans", |b| {
+        b.iter(|| black_box(mqtrace_export::FileExporter::encode(&spans, &resource)))
+    });
+    group.bench_function("proto_serde_encode_512_spans", |b| {
         b.iter_batched(
             || spans.clone(),
-            |batch| black_box(mqtrace_export::FileExporter::encode(batch, &resource)),
+            |batch| {
+                black_box(mqtrace_export::FileExporter::encode_via_proto(
+                    batch, &resource,
+                ))
+            },
             BatchSize::LargeInput,
         )
     });

@@ -76,7 +76,16 @@ impl FileExporter {
     }
 
     /// One line of OTLP JSON for `batch`.
-    pub fn encode(batch: Vec<SpanData>, resource: &ResourceAttributesWithSchema) -> Vec<u8> {
+    pub fn encode(batch: &[SpanData], resource: &ResourceAttributesWithSchema) -> Vec<u8> {
+        crate::json::encode_line(batch, resource)
+    }
+
+    /// The same line through opentelemetry-proto's structs and serde: the reference the
+    /// direct encoder is tested against.
+    pub fn encode_via_proto(
+        batch: Vec<SpanData>,
+        resource: &ResourceAttributesWithSchema,
+    ) -> Vec<u8> {
         let request = ExportTraceServiceRequest {
             resource_spans: group_spans_by_resource_and_scope(batch, resource),
         };
@@ -122,7 +131,7 @@ impl SpanExporter for FileExporter {
         if batch.is_empty() {
             return Ok(());
         }
-        let line = Self::encode(batch, &self.resource);
+        let line = Self::encode(&batch, &self.resource);
         self.write_line(&line).map_err(|e| {
             OTelSdkError::InternalFailure(format!(
                 "writing spans under {}: {e}",

@@ -42,6 +42,7 @@
 mod config;
 mod error;
 mod file;
+mod json;
 mod otlp;
 mod processor;
 mod stats;
