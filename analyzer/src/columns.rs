@@ -146,6 +146,8 @@ pub struct SpanColumns {
     attempt: Vec<Option<i32>>,
     outcome: Vec<Option<u8>>,
     position: StrColumn,
+    /// A 64-bit hash of `position`: the plans count distinct copies on it, not on strings.
+    position_key: Vec<Option<u64>>,
     group: Vec<Option<u32>>,
     partition: Vec<Option<u32>>,
     delivery_count: Vec<Option<i32>>,
@@ -204,6 +206,7 @@ impl SpanColumns {
         self.attempt.truncate(len);
         self.outcome.truncate(len);
         self.position.truncate(len);
+        self.position_key.truncate(len);
         self.group.truncate(len);
         self.partition.truncate(len);
         self.delivery_count.truncate(len);
@@ -234,6 +237,7 @@ impl SpanColumns {
         self.attempt.push(row.attempt);
         self.outcome.push(row.outcome);
         self.position.push(row.position);
+        self.position_key.push(row.position.map(position_key));
         self.group.push(row.group.map(|g| self.groups.code(g)));
         self.partition
             .push(row.partition.map(|p| self.partitions.code(p)));
@@ -276,15 +280,25 @@ impl SpanColumns {
     /// `delivery_count`, `start_ns`, `end_ns`, `trace_id`, `message_id`.
     pub fn into_frame(self) -> PolarsResult<DataFrame> {
         let height = self.seq.len();
+        // One integer per message, for the plans' group-bys and joins: grouping on a single
+        // u64 is several times faster than on (stream, seq).
+        let msg: Vec<u64> = self
+            .stream
+            .iter()
+            .zip(&self.seq)
+            .map(|(s, q)| message_key(*s, *q))
+            .collect();
         DataFrame::new(
             height,
             vec![
+                Column::new("msg".into(), msg),
                 Column::new("stream".into(), self.stream),
                 Column::new("seq".into(), self.seq),
                 Column::new("stage".into(), self.stage),
                 Column::new("attempt".into(), self.attempt),
                 Column::new("outcome".into(), self.outcome),
                 self.position.into_column("position"),
+                Column::new("position_key".into(), self.position_key),
                 Column::new("group".into(), self.group),
                 Column::new("partition".into(), self.partition),
                 Column::new("delivery_count".into(), self.delivery_count),
@@ -295,6 +309,25 @@ impl SpanColumns {
             ],
         )
     }
+}
+
+/// The `position_key` of a position: SipHash with fixed keys, so equal positions in any piece
+/// or run get equal keys (two distinct positions of one message colliding: about 2^-64).
+fn position_key(position: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated)] // SipHasher: fixed keys on purpose
+    let mut h = std::hash::SipHasher::new();
+    position.hash(&mut h);
+    h.finish()
+}
+
+/// Seqs must stay below this: a message's key packs its stream's code above them.
+pub const MAX_SEQ: i64 = (1 << SEQ_BITS) - 1;
+const SEQ_BITS: u32 = 40;
+
+/// The `msg` column: the stream's code in the high bits, the seq (≤ [`MAX_SEQ`]) in the low.
+pub fn message_key(stream: u32, seq: i64) -> u64 {
+    (u64::from(stream) << SEQ_BITS) | (seq as u64 & MAX_SEQ as u64)
 }
 
 /// `id == "{producer}:{stream}:{seq}"`, without building the string.

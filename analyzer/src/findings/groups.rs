@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use super::messages::{count, is_stage, lost_at_produce};
+use super::messages::{POSITIONS, count, is_stage, lost_at_produce};
 use crate::columns::{outcome, stage};
 
 /// When a span's end counts as "long ago": `window_end - grace`.
@@ -36,25 +36,38 @@ fn group_activity(spans: LazyFrame) -> LazyFrame {
             .eq(lit(outcome::ACK))
             .or(col("outcome").eq(lit(outcome::SKIP_DUPLICATE))),
     );
-    let deliver_pos = col("position")
-        .filter(is_stage(stage::DELIVER))
-        .drop_nulls();
-    spans
-        .filter(col("group").is_not_null())
-        .group_by([col("stream"), col("seq"), col("group")])
+    let keys = [col("msg"), col("group")];
+    let in_group = spans.filter(col("group").is_not_null());
+    // Only plain columns and `when/then` in the aggregations (see `messages`); the
+    // positions of deliveries are counted on their own rows.
+    let activity = in_group.clone().group_by(keys.clone()).agg([
+        count(is_stage(stage::DELIVER)).alias("delivered"),
+        count(settled_ok).alias("settled_ok"),
+        count(is_stage(stage::CONSUME_ACK).and(col("outcome").eq(lit(outcome::ACK)))).alias("acks"),
+        count(is_stage(stage::CONSUME_ACK)).alias("settles"),
+        when(is_stage(stage::DELIVER))
+            .then(col("delivery_count"))
+            .otherwise(lit(NULL).cast(DataType::Int32))
+            .max()
+            .alias("max_delivery_count"),
+    ]);
+    let positions = in_group
+        .filter(is_stage(stage::DELIVER).and(col("position").is_not_null()))
+        .group_by(keys.clone())
         .agg([
-            count(is_stage(stage::DELIVER)).alias("delivered"),
-            count(settled_ok).alias("settled_ok"),
-            count(is_stage(stage::CONSUME_ACK).and(col("outcome").eq(lit(outcome::ACK))))
-                .alias("acks"),
-            count(is_stage(stage::CONSUME_ACK)).alias("settles"),
-            deliver_pos.clone().count().alias("positioned_deliveries"),
-            deliver_pos.clone().n_unique().alias("delivered_copies"),
-            deliver_pos.last().alias("delivered_at"),
-            col("delivery_count")
-                .filter(is_stage(stage::DELIVER))
-                .max()
-                .alias("max_delivery_count"),
+            len().alias("positioned_deliveries"),
+            col("position_key").n_unique().alias("delivered_copies"),
+            col("position").last().alias("delivered_at"),
+        ]);
+    activity
+        .join(positions, keys.clone(), keys, JoinArgs::new(JoinType::Left))
+        .with_columns([
+            col("positioned_deliveries")
+                .cast(DataType::UInt32)
+                .fill_null(lit(0u32)),
+            col("delivered_copies")
+                .cast(DataType::UInt32)
+                .fill_null(lit(0u32)),
         ])
 }
 
@@ -127,11 +140,7 @@ pub fn pair_findings(
             JoinArgs::new(JoinType::Inner),
         )
         .filter(col("seq").gt_eq(col("first_seq")));
-    let pairs = join_left(
-        pairs,
-        group_activity(spans.clone()),
-        &["stream", "seq", "group"],
-    );
+    let pairs = join_left(pairs, group_activity(spans.clone()), &["msg", "group"]);
     let (dp, da) = high_water(spans.clone(), stage::DELIVER, "delivered");
     let (sp, sa) = high_water(spans, stage::CONSUME_ACK, "settled");
     let pairs = join_left(pairs, dp, &["stream", "group", "partition"]);
@@ -198,10 +207,9 @@ pub fn pair_findings(
         .then(lit("consume"))
         .otherwise(lit(NULL).cast(DataType::String));
     let stored_how = when(col("ok_acks").gt(lit(0u32)))
-        .then(text(vec![
-            lit("acked ok at position "),
-            col("ok_position").fill_null(lit("(none given)")),
-        ]))
+        // Filled in from the message's details (see `find`): positions are looked up only
+        // for messages with a finding.
+        .then(lit(format!("acked ok at position {POSITIONS}")))
         .otherwise(lit("delivered to another group"));
     let evidence = when(lost_store)
         .then(text(vec![
@@ -249,14 +257,17 @@ pub fn pair_findings(
         )
         .otherwise(lit(NULL).cast(DataType::String));
 
+    // Verdicts first, then the evidence text for the few pairs that have one: `when/then`
+    // evaluates every branch on every row, and text for millions of healthy pairs is waste.
     Ok(pairs
+        .with_columns([kind.alias("kind"), stage_name.alias("stage")])
+        .filter(col("kind").is_not_null())
         .select([
-            kind.alias("kind"),
-            stage_name.alias("stage"),
+            col("kind"),
+            col("stage"),
             col("stream"),
             col("seq"),
             col("group"),
             evidence.alias("evidence"),
-        ])
-        .filter(col("kind").is_not_null()))
+        ]))
 }

@@ -24,33 +24,34 @@ fn percentiles(gap_ns: Expr) -> Vec<Expr> {
     ]
 }
 
+/// The earliest `column` among the rows where `cond` holds (vectorized, unlike a `filter`
+/// inside the aggregation).
+fn first_when(cond: Expr, column: &str) -> Expr {
+    when(cond)
+        .then(col(column))
+        .otherwise(lit(NULL).cast(DataType::Int64))
+        .min()
+}
+
 /// One row per (hop, stream, group): `hop`, `stream`, `group` (null for produce → store_ack),
 /// `count`, `p50_ms`, `p90_ms`, `p99_ms`, `max_ms`.
 pub fn latency(spans: LazyFrame) -> PolarsResult<LazyFrame> {
-    let per_message = spans.clone().group_by([col("stream"), col("seq")]).agg([
-        col("start_ns")
-            .filter(is_stage(stage::PRODUCE))
-            .min()
-            .alias("produced"),
-        col("end_ns").filter(ok_ack()).min().alias("stored"),
+    let per_message = spans.clone().group_by([col("msg")]).agg([
+        col("stream").first(),
+        first_when(is_stage(stage::PRODUCE), "start_ns").alias("produced"),
+        first_when(ok_ack(), "end_ns").alias("stored"),
     ]);
     let per_group = spans
         .filter(col("group").is_not_null())
-        .group_by([col("stream"), col("seq"), col("group")])
+        .group_by([col("msg"), col("group")])
         .agg([
-            col("start_ns")
-                .filter(is_stage(stage::DELIVER))
-                .min()
-                .alias("delivered"),
-            col("end_ns")
-                .filter(is_stage(stage::CONSUME_ACK))
-                .min()
-                .alias("settled"),
+            first_when(is_stage(stage::DELIVER), "start_ns").alias("delivered"),
+            first_when(is_stage(stage::CONSUME_ACK), "end_ns").alias("settled"),
         ])
         .join(
             per_message.clone(),
-            [col("stream"), col("seq")],
-            [col("stream"), col("seq")],
+            [col("msg")],
+            [col("msg")],
             JoinArgs::new(JoinType::Left),
         );
     let hop = |lf: LazyFrame, name: &str, from: &str, to: &str, by_group: bool| {

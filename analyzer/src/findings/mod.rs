@@ -26,6 +26,14 @@ pub struct Collected {
     pub latency: DataFrame,
 }
 
+/// The message's distinct positions, comma-separated, for the evidence texts.
+fn positions_text() -> Expr {
+    let joined = col("positions").list().join(lit(", "), true);
+    when(joined.clone().fill_null(lit("")).eq(lit("")))
+        .then(lit("none given"))
+        .otherwise(joined)
+}
+
 /// Every finding of `spans` (the frame built by [`crate::columns::SpanColumns`]).
 pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
     let messages = messages(spans.clone()).cache();
@@ -81,11 +89,7 @@ pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
         .with_column(
             col("evidence")
                 .str()
-                .replace(
-                    lit(messages::POSITIONS),
-                    col("positions").list().join(lit(", "), true),
-                    true,
-                )
+                .replace(lit(messages::POSITIONS), positions_text(), true)
                 .alias("evidence"),
         )
         .drop(by_name(["positions"], true, false));

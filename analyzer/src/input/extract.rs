@@ -136,6 +136,13 @@ pub fn extract<'a>(
     if seq < 1 {
         return Err(format!("{} must be ≥ 1, got {seq}", attr::SEQ));
     }
+    if seq > crate::columns::MAX_SEQ {
+        return Err(format!(
+            "{} must be at most {} (2^40 - 1), got {seq}",
+            attr::SEQ,
+            crate::columns::MAX_SEQ
+        ));
+    }
     if trace_id.len() != 32 || !trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!(
             "traceId must be 32 hex digits, got {:?} ({} characters)",
