@@ -18,6 +18,7 @@
 //! ```no_run
 //! use mqtrace_kafka::{TracedConsumer, TracedProducer};
 //! use rdkafka::ClientConfig;
+//! use rdkafka::consumer::StreamConsumer;
 //! use rdkafka::producer::FutureRecord;
 //! use std::time::Duration;
 //!
@@ -30,12 +31,13 @@
 //!     .send(FutureRecord::<str, str>::to("orders").payload("{}"), Duration::from_secs(1))
 //!     .await?;
 //!
+//! let inner: StreamConsumer = ClientConfig::new()
+//!     .set("bootstrap.servers", "localhost:9092")
+//!     .set("group.id", "shipping")
+//!     .set("enable.auto.offset.store", "false")
+//!     .create()?;
 //! let consumer = TracedConsumer::new(
-//!     ClientConfig::new()
-//!         .set("bootstrap.servers", "localhost:9092")
-//!         .set("group.id", "shipping")
-//!         .set("enable.auto.offset.store", "false")
-//!         .create()?,
+//!     inner,
 //!     mqtrace::Consumer::builder("kafka", "shipping").build(),
 //!     false,
 //! );
