@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use super::messages::{POSITIONS, count, is_stage, lost_at_produce};
+use super::messages::{POSITIONS, count, first_when, is_stage, lost_at_produce};
 use crate::columns::{outcome, stage};
 
 /// When a span's end counts as "long ago": `window_end - grace`.
@@ -29,8 +29,9 @@ pub fn expected_groups(spans: LazyFrame) -> LazyFrame {
         .agg([col("seq").min().alias("first_seq")])
 }
 
-/// What each group did with each message it saw.
-fn group_activity(spans: LazyFrame) -> LazyFrame {
+/// What each group did with each message it saw, keyed by (`msg`, `group`); also the first
+/// delivery's start and first settle's end (`delivered_ns`, `settled_ns`) for the latencies.
+pub fn group_activity(spans: LazyFrame) -> LazyFrame {
     let settled_ok = is_stage(stage::CONSUME_ACK).and(
         col("outcome")
             .eq(lit(outcome::ACK))
@@ -50,6 +51,8 @@ fn group_activity(spans: LazyFrame) -> LazyFrame {
             .otherwise(lit(NULL).cast(DataType::Int32))
             .max()
             .alias("max_delivery_count"),
+        first_when(is_stage(stage::DELIVER), "start_ns").alias("delivered_ns"),
+        first_when(is_stage(stage::CONSUME_ACK), "end_ns").alias("settled_ns"),
     ]);
     let positions = in_group
         .filter(is_stage(stage::DELIVER).and(col("position").is_not_null()))
@@ -125,10 +128,11 @@ fn text(parts: Vec<Expr>) -> Expr {
     concat_str(parts, "", true)
 }
 
-/// Per (message, expected group) findings.
+/// Per (message, expected group) findings; `activity` is [`group_activity`] of the spans.
 pub fn pair_findings(
     spans: LazyFrame,
     messages: LazyFrame,
+    activity: LazyFrame,
     passing: Passing,
 ) -> PolarsResult<LazyFrame> {
     let pairs = messages
@@ -140,7 +144,7 @@ pub fn pair_findings(
             JoinArgs::new(JoinType::Inner),
         )
         .filter(col("seq").gt_eq(col("first_seq")));
-    let pairs = join_left(pairs, group_activity(spans.clone()), &["msg", "group"]);
+    let pairs = join_left(pairs, activity, &["msg", "group"]);
     let (dp, da) = high_water(spans.clone(), stage::DELIVER, "delivered");
     let (sp, sa) = high_water(spans, stage::CONSUME_ACK, "settled");
     let pairs = join_left(pairs, dp, &["stream", "group", "partition"]);

@@ -4,9 +4,6 @@
 
 use polars::prelude::*;
 
-use super::messages::{is_stage, ok_ack};
-use crate::columns::stage;
-
 fn percentiles(gap_ns: Expr) -> Vec<Expr> {
     let ms = gap_ns.cast(DataType::Float64) / lit(1e6);
     vec![
@@ -24,29 +21,20 @@ fn percentiles(gap_ns: Expr) -> Vec<Expr> {
     ]
 }
 
-/// The earliest `column` among the rows where `cond` holds (vectorized, unlike a `filter`
-/// inside the aggregation).
-fn first_when(cond: Expr, column: &str) -> Expr {
-    when(cond)
-        .then(col(column))
-        .otherwise(lit(NULL).cast(DataType::Int64))
-        .min()
-}
-
 /// One row per (hop, stream, group): `hop`, `stream`, `group` (null for produce → store_ack),
 /// `count`, `p50_ms`, `p90_ms`, `p99_ms`, `max_ms`.
-pub fn latency(spans: LazyFrame) -> PolarsResult<LazyFrame> {
-    let per_message = spans.clone().group_by([col("msg")]).agg([
-        col("stream").first(),
-        first_when(is_stage(stage::PRODUCE), "start_ns").alias("produced"),
-        first_when(ok_ack(), "end_ns").alias("stored"),
-    ]);
-    let per_group = spans
-        .filter(col("group").is_not_null())
-        .group_by([col("msg"), col("group")])
-        .agg([
-            first_when(is_stage(stage::DELIVER), "start_ns").alias("delivered"),
-            first_when(is_stage(stage::CONSUME_ACK), "end_ns").alias("settled"),
+///
+/// The times come from [`messages`](super::messages) (`produced`, `stored`) and
+/// [`group_activity`](super::group_activity) (`delivered_ns`, `settled_ns`): no pass of
+/// its own over the spans.
+pub fn latency(messages: LazyFrame, activity: LazyFrame) -> PolarsResult<LazyFrame> {
+    let per_message = messages.select([col("msg"), col("stream"), col("produced"), col("stored")]);
+    let per_group = activity
+        .select([
+            col("msg"),
+            col("group"),
+            col("delivered_ns").alias("delivered"),
+            col("settled_ns").alias("settled"),
         ])
         .join(
             per_message.clone(),

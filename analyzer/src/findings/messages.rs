@@ -13,6 +13,15 @@ pub(crate) fn count(cond: Expr) -> Expr {
 }
 
 /// A `store_ack` with outcome `ok`.
+/// The earliest `column` among the rows where `cond` holds (vectorized, unlike a `filter`
+/// inside the aggregation).
+pub(crate) fn first_when(cond: Expr, column: &str) -> Expr {
+    when(cond)
+        .then(col(column))
+        .otherwise(lit(NULL).cast(DataType::Int64))
+        .min()
+}
+
 pub(crate) fn ok_ack() -> Expr {
     is_stage(stage::STORE_ACK).and(col("outcome").eq(lit(outcome::OK)))
 }
@@ -33,6 +42,9 @@ pub fn messages(spans: LazyFrame) -> LazyFrame {
         count(is_stage(stage::DELIVER)).alias("deliveries"),
         col("partition").min().alias("partition"),
         col("end_ns").max().alias("last_end"),
+        // For the latency percentiles (see `latency`).
+        first_when(is_stage(stage::PRODUCE), "start_ns").alias("produced"),
+        first_when(ok_ack(), "end_ns").alias("stored"),
     ]);
     let copies = spans
         .filter(

@@ -8,7 +8,7 @@ mod latency;
 mod messages;
 
 pub use gaps::{MAX_EXPANDED_GAP, unobserved};
-pub use groups::{Passing, expected_groups, pair_findings};
+pub use groups::{Passing, expected_groups, group_activity, pair_findings};
 pub use latency::latency;
 pub use messages::{details, message_findings, messages};
 
@@ -39,8 +39,9 @@ pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
     let messages = messages(spans.clone()).cache();
     let per_message = message_findings(messages.clone())?;
     let holes = unobserved(spans.clone())?;
-    let per_group = pair_findings(spans.clone(), messages.clone(), passing)?;
-    let latency = latency(spans.clone())?;
+    let activity = group_activity(spans.clone()).cache();
+    let per_group = pair_findings(spans.clone(), messages.clone(), activity.clone(), passing)?;
+    let latency = latency(messages.clone(), activity)?;
     let columns = || {
         [
             col("kind"),

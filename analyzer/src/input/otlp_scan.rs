@@ -251,6 +251,15 @@ impl<'de> Scanner<'de> {
     /// A span's attributes: the ones the analyzer reads go to `scratch`.
     fn attributes(&mut self, scratch: &mut Vec<(&'static str, Scalar<'de>)>) -> Scan<()> {
         self.array(|s| {
+            let at = s.pos;
+            if let Some((key, value)) = s.compact_attribute() {
+                let known = known_key(key);
+                if !known.is_empty() {
+                    scratch.push((known, value));
+                }
+                return Ok(());
+            }
+            s.pos = at;
             let (mut key, mut value) = (None, None);
             s.object(|s, field| {
                 match field {
@@ -274,6 +283,58 @@ impl<'de> Scanner<'de> {
             }
             Ok(())
         })
+    }
+
+    /// An attribute in the exact compact form exporters write,
+    /// `{"key":"k","value":{"stringValue":"v"}}` (or `intValue`, `boolValue`, `doubleValue`),
+    /// matched byte for byte; `None` (cursor anywhere) for any other form, which the general
+    /// path then reads.
+    fn compact_attribute(&mut self) -> Option<(&'de str, Scalar<'de>)> {
+        let b = self.bytes();
+        let mut at = self.pos;
+        let expect = |at: &mut usize, lit: &[u8]| -> Option<()> {
+            (b.get(*at..*at + lit.len())? == lit).then(|| *at += lit.len())
+        };
+        // A plain string (no escapes) from `at`, which is just past its opening quote.
+        let plain = |at: &mut usize| -> Option<&'de str> {
+            let rest = b.get(*at..)?;
+            let end = *at + memchr2(b'"', b'\\', rest)?;
+            if b[end] != b'"' {
+                return None;
+            }
+            let text = self.text.get(*at..end)?;
+            *at = end + 1;
+            Some(text)
+        };
+        expect(&mut at, b"{\"key\":\"")?;
+        let key = plain(&mut at)?;
+        expect(&mut at, b",\"value\":{\"")?;
+        let kind = plain(&mut at)?;
+        expect(&mut at, b":")?;
+        let value = match kind {
+            "stringValue" => {
+                expect(&mut at, b"\"")?;
+                Scalar::Str(Cow::Borrowed(plain(&mut at)?))
+            }
+            "intValue" if b.get(at) == Some(&b'"') => {
+                at += 1;
+                Scalar::IntText(Cow::Borrowed(plain(&mut at)?))
+            }
+            "intValue" | "doubleValue" | "boolValue" => {
+                self.pos = at;
+                let v = self.scalar().ok()?;
+                at = self.pos;
+                match (kind, v) {
+                    ("intValue", v @ (Scalar::Int(_) | Scalar::Other)) => v,
+                    ("intValue", _) => Scalar::Other,
+                    (_, v) => v,
+                }
+            }
+            _ => return None,
+        };
+        expect(&mut at, b"}}")?;
+        self.pos = at;
+        Some((key, value))
     }
 
     fn span(
