@@ -16,19 +16,10 @@ impl Injector for HeaderWriter {
 }
 
 fn mqtrace_key(key: &str) -> &'static str {
-    use mqtrace::names::header::*;
-    [
-        TRACEPARENT,
-        TRACESTATE,
-        PRODUCER_ID,
-        STREAM,
-        SEQ,
-        MESSAGE_ID,
-        ATTEMPT,
-    ]
-    .into_iter()
-    .find(|k| *k == key)
-    .unwrap_or("mqtrace-unknown")
+    mqtrace::names::header::ALL
+        .into_iter()
+        .find(|k| *k == key)
+        .unwrap_or("mqtrace-unknown")
 }
 
 impl HeaderWriter {

@@ -5,7 +5,7 @@ use mqtrace_kafka::{TracedConsumer, TracedProducer};
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use rdkafka::ClientConfig;
-use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::consumer::StreamConsumer;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::FutureRecord;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
@@ -25,6 +25,35 @@ fn stage_spans(spans: &[SpanData], stage: &str) -> Vec<SpanData> {
         .filter(|s| get(s, attr::STAGE) == Some(Value::from(stage.to_owned())))
         .cloned()
         .collect()
+}
+
+/// A consumer of group `g` assigned partition 0 of topic `t` from the beginning, offsets
+/// stored only by `ack`, traced through `provider`.
+fn group_g_from_the_start<C>(
+    cluster: &MockCluster<'_, impl rdkafka::ClientContext>,
+    provider: &SdkTracerProvider,
+) -> TracedConsumer<C>
+where
+    C: rdkafka::config::FromClientConfig + rdkafka::consumer::Consumer,
+{
+    let inner: C = ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .set("group.id", "g")
+        .set("enable.auto.offset.store", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("t", 0, Offset::Beginning)
+        .expect("tpl");
+    inner.assign(&tpl).expect("assign");
+    TracedConsumer::new(
+        inner,
+        mqtrace::Consumer::builder(mqtrace_kafka::SYSTEM, "g")
+            .consumer_id("c")
+            .tracer_provider(provider)
+            .build(),
+        false,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,24 +99,7 @@ async fn delivery_reports_become_store_acks_and_only_acks_settle() {
         .await
         .expect("third send");
 
-    let inner: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", cluster.bootstrap_servers())
-        .set("group.id", "g")
-        .set("enable.auto.offset.store", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset("t", 0, Offset::Beginning)
-        .expect("tpl");
-    inner.assign(&tpl).expect("assign");
-    let consumer = TracedConsumer::new(
-        inner,
-        mqtrace::Consumer::builder(mqtrace_kafka::SYSTEM, "g")
-            .consumer_id("c")
-            .tracer_provider(&provider)
-            .build(),
-        false,
-    );
+    let consumer: TracedConsumer<StreamConsumer> = group_g_from_the_start(&cluster, &provider);
     let first = tokio::time::timeout(Duration::from_secs(10), consumer.recv())
         .await
         .expect("a message in time")
@@ -228,23 +240,7 @@ fn a_threaded_producer_records_through_its_context_and_a_base_consumer_settles()
     seen.sort();
     assert_eq!(seen, vec![(1, true), (2, false), (4, true)]);
 
-    let inner: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", cluster.bootstrap_servers())
-        .set("group.id", "g")
-        .set("enable.auto.offset.store", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset("t", 0, Offset::Beginning)
-        .expect("tpl");
-    inner.assign(&tpl).expect("assign");
-    let consumer = TracedConsumer::new(
-        inner,
-        mqtrace::Consumer::builder(mqtrace_kafka::SYSTEM, "g")
-            .tracer_provider(&provider)
-            .build(),
-        false,
-    );
+    let consumer: TracedConsumer<BaseConsumer> = group_g_from_the_start(&cluster, &provider);
     let mut got = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while got.len() < 2 && std::time::Instant::now() < deadline {

@@ -6,19 +6,10 @@ use opentelemetry::propagation::{Extractor, Injector};
 /// The header names mqtrace writes, as names that cost no allocation to use (a name made from
 /// a `&str` is copied each time: on every publish and every lookup).
 fn static_name(key: &str) -> Option<HeaderName> {
-    use mqtrace::names::header::*;
-    [
-        TRACEPARENT,
-        TRACESTATE,
-        PRODUCER_ID,
-        STREAM,
-        SEQ,
-        MESSAGE_ID,
-        ATTEMPT,
-    ]
-    .into_iter()
-    .find(|k| *k == key)
-    .map(HeaderName::from_static)
+    mqtrace::names::header::ALL
+        .into_iter()
+        .find(|k| *k == key)
+        .map(HeaderName::from_static)
 }
 
 /// Collects the headers mqtrace writes, to add them to a publish.

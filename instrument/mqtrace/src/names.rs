@@ -117,6 +117,17 @@ pub mod header {
     /// adapters of brokers that give a stored copy no identity of its own (RabbitMQ) name the
     /// copy by the attempt that stored it, so that a retry stored twice shows as two copies.
     pub const ATTEMPT: &str = "mqtrace-attempt";
+
+    /// Every header name above: adapters whose clients want `'static` names map to these.
+    pub const ALL: [&str; 7] = [
+        TRACEPARENT,
+        TRACESTATE,
+        PRODUCER_ID,
+        STREAM,
+        SEQ,
+        MESSAGE_ID,
+        ATTEMPT,
+    ];
 }
 
 /// Name of the span the exporter emits to report its own health (see [`attr::TELEMETRY_DROPPED`]).

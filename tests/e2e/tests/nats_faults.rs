@@ -227,8 +227,7 @@ async fn a_consumer_without_acks_that_dies_before_processing_loses_at_consume() 
 /// Settles `m` as a naive consumer (always processes) or an idempotent one (skips a key it
 /// has processed before).
 async fn settle(m: TracedMessage, seen: Option<&mut HashSet<u64>>) {
-    let seq = m.key().expect("numbered").seq;
-    if seen.is_some_and(|seen| !seen.insert(seq)) {
+    if support::processed_before(seen, m.key().expect("numbered").seq) {
         m.skip_duplicate().await.expect("ack");
     } else {
         m.ack().await.expect("ack");

@@ -55,6 +55,31 @@ async fn declare_queue(channel: &Channel, name: &str, extra: &[(&str, AMQPValue)
         .expect("queue_declare");
 }
 
+/// Declares an exchange the broker removes once its last queue is unbound.
+async fn declare_exchange(channel: &Channel, name: &str, kind: ExchangeKind) {
+    let options = ExchangeDeclareOptions {
+        auto_delete: true,
+        ..Default::default()
+    };
+    channel
+        .exchange_declare(name.into(), kind, options, FieldTable::default())
+        .await
+        .expect("exchange_declare");
+}
+
+async fn bind(channel: &Channel, queue: &str, exchange: &str, routing_key: &str) {
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            routing_key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue_bind");
+}
+
 async fn delete_queues(channel: &Channel, names: &[&str]) {
     for name in names {
         channel
@@ -144,29 +169,9 @@ async fn publishes_the_broker_returns_or_refuses_are_lost_at_produce_when_the_ap
     let conn = connect().await;
     let admin = conn.create_channel().await.expect("channel");
     let (exchange, q, missing) = (unique("orders"), unique("shipping"), unique("no-such"));
-    admin
-        .exchange_declare(
-            exchange.as_str().into(),
-            ExchangeKind::Direct,
-            ExchangeDeclareOptions {
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .expect("exchange_declare");
+    declare_exchange(&admin, &exchange, ExchangeKind::Direct).await;
     declare_queue(&admin, &q, &[]).await;
-    admin
-        .queue_bind(
-            q.as_str().into(),
-            exchange.as_str().into(),
-            "orders".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .expect("queue_bind");
+    bind(&admin, &q, &exchange, "orders").await;
 
     // Seqs 3 and 6 go out with a mistyped routing key and `mandatory`: the broker returns
     // them. The app ignores what the confirm says.
@@ -339,30 +344,10 @@ impl Fanout {
             naive: unique("naive"),
             idempotent: unique("idempotent"),
         };
-        channel
-            .exchange_declare(
-                f.exchange.as_str().into(),
-                ExchangeKind::Fanout,
-                ExchangeDeclareOptions {
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("exchange_declare");
+        declare_exchange(channel, &f.exchange, ExchangeKind::Fanout).await;
         for q in [&f.naive, &f.idempotent] {
             declare_queue(channel, q, &[]).await;
-            channel
-                .queue_bind(
-                    q.as_str().into(),
-                    f.exchange.as_str().into(),
-                    "".into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .expect("queue_bind");
+            bind(channel, q, &f.exchange, "").await;
         }
         f
     }
@@ -371,9 +356,7 @@ impl Fanout {
 /// Settles `d` as a naive consumer (always processes) or an idempotent one (skips a key it
 /// has processed before).
 async fn settle(d: TracedDelivery, seen: Option<&mut HashSet<u64>>) {
-    let seq = d.key().expect("numbered").seq;
-    let copy = seen.is_some_and(|seen| !seen.insert(seq));
-    if copy {
+    if support::processed_before(seen, d.key().expect("numbered").seq) {
         d.skip_duplicate(BasicAckOptions::default())
             .await
             .expect("ack");

@@ -101,5 +101,11 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// An idempotent consumer's check (`seen` is what it processed; `None`: a naive consumer,
+/// which processes every copy): whether `seq` is a copy to settle with `skip_duplicate`.
+pub fn processed_before(seen: Option<&mut std::collections::HashSet<u64>>, seq: u64) -> bool {
+    seen.is_some_and(|seen| !seen.insert(seq))
+}
+
 /// How long a test waits for a broker before it fails.
 pub const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
