@@ -90,6 +90,42 @@ impl Dict {
     }
 }
 
+/// The dictionaries that pieces' codes are remapped into, shared by the whole input.
+#[derive(Debug, Default)]
+pub struct Dictionaries {
+    /// (producer id, stream) keys.
+    pub streams: Dict,
+    /// Consumer group names.
+    pub groups: Dict,
+    /// Partition ids.
+    pub partitions: Dict,
+    /// A code per (stream, group) seen, for the `pair` key.
+    pairs: HashMap<(u32, u32), u32>,
+}
+
+impl Dictionaries {
+    fn pair(&mut self, stream: u32, group: u32) -> u32 {
+        let next = self.pairs.len() as u32;
+        *self.pairs.entry((stream, group)).or_insert(next)
+    }
+
+    /// Whether every code fits in the bits [`message_key`] and the `pair` key give it.
+    pub fn fit_keys(&self) -> Result<(), String> {
+        for (what, n) in [
+            ("(producer id, stream) pairs", self.streams.values().len()),
+            ("(stream, consumer group) pairs", self.pairs.len()),
+        ] {
+            if n as u64 > MAX_CODE {
+                return Err(format!(
+                    "{n} distinct {what}: the analyzer keys messages on at most {MAX_CODE}; \
+                     analyze fewer files at once or filter with --stream"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Optional strings packed into one buffer: no allocation per row (positions are on most
 /// spans and mostly distinct, so a dictionary would not help).
 #[derive(Debug, Default)]
@@ -149,6 +185,8 @@ pub struct SpanColumns {
     /// A 64-bit hash of `position`: the plans count distinct copies on it, not on strings.
     position_key: Vec<Option<u64>>,
     group: Vec<Option<u32>>,
+    /// (stream, group, seq) as one integer, set by [`Self::remap_into`].
+    pair: Vec<Option<u64>>,
     partition: Vec<Option<u32>>,
     delivery_count: Vec<Option<i32>>,
     start_ns: Vec<i64>,
@@ -255,11 +293,12 @@ impl SpanColumns {
         );
     }
 
-    /// Rewrites this piece's dictionary codes into the given (shared) dictionaries.
-    pub fn remap_into(&mut self, streams: &mut Dict, groups: &mut Dict, partitions: &mut Dict) {
-        let s = streams.absorb(&self.streams);
-        let g = groups.absorb(&self.groups);
-        let p = partitions.absorb(&self.partitions);
+    /// Rewrites this piece's dictionary codes into the shared dictionaries, and keys each
+    /// span that names a group by (stream, group, seq).
+    pub fn remap_into(&mut self, shared: &mut Dictionaries) {
+        let s = shared.streams.absorb(&self.streams);
+        let g = shared.groups.absorb(&self.groups);
+        let p = shared.partitions.absorb(&self.partitions);
         for c in &mut self.stream {
             *c = s[*c as usize];
         }
@@ -269,17 +308,35 @@ impl SpanColumns {
         for c in self.partition.iter_mut().flatten() {
             *c = p[*c as usize];
         }
+        let mut last: Option<(u32, u32, u32)> = None;
+        self.pair = (self.stream.iter().zip(&self.group).zip(&self.seq))
+            .map(|((&stream, group), &seq)| {
+                let group = (*group)?;
+                let code = match last {
+                    Some((s, g, c)) if s == stream && g == group => c,
+                    _ => {
+                        let c = shared.pair(stream, group);
+                        last = Some((stream, group, c));
+                        c
+                    }
+                };
+                Some(message_key(code, seq))
+            })
+            .collect();
         self.streams = Dict::default();
         self.groups = Dict::default();
         self.partitions = Dict::default();
         self.last_stream = None;
     }
 
-    /// The columns as a frame: `stream` (u32), `seq` (i64), `stage` (u8), `attempt`,
-    /// `outcome` (u8), `position` (str), `group` (u32), `partition` (u32),
+    /// The columns as a frame: `msg` (u64, see [`message_key`]), `stream` (u32), `seq` (i64),
+    /// `stage` (u8), `attempt`, `outcome` (u8), `position` (str), `position_key` (u64),
+    /// `group` (u32), `pair` (u64: (stream, group, seq) once remapped), `partition` (u32),
     /// `delivery_count`, `start_ns`, `end_ns`, `trace_id`, `message_id`.
     pub fn into_frame(self) -> PolarsResult<DataFrame> {
         let height = self.seq.len();
+        let mut pair = self.pair;
+        pair.resize(height, None); // not remapped: no pair keys
         // One integer per message, for the plans' group-bys and joins: grouping on a single
         // u64 is several times faster than on (stream, seq).
         let msg: Vec<u64> = self
@@ -300,6 +357,7 @@ impl SpanColumns {
                 self.position.into_column("position"),
                 Column::new("position_key".into(), self.position_key),
                 Column::new("group".into(), self.group),
+                Column::new("pair".into(), pair),
                 Column::new("partition".into(), self.partition),
                 Column::new("delivery_count".into(), self.delivery_count),
                 Column::new("start_ns".into(), self.start_ns),
@@ -323,9 +381,13 @@ fn position_key(position: &str) -> u64 {
 
 /// Seqs must stay below this: a message's key packs its stream's code above them.
 pub const MAX_SEQ: i64 = (1 << SEQ_BITS) - 1;
-const SEQ_BITS: u32 = 40;
+/// The bits of the seq in a key.
+pub const SEQ_BITS: u32 = 40;
+/// How many codes fit above the seq in a key.
+const MAX_CODE: u64 = 1 << (64 - SEQ_BITS);
 
 /// The `msg` column: the stream's code in the high bits, the seq (≤ [`MAX_SEQ`]) in the low.
+/// The `pair` column is the same with a (stream, group) code.
 pub fn message_key(stream: u32, seq: i64) -> u64 {
     (u64::from(stream) << SEQ_BITS) | (seq as u64 & MAX_SEQ as u64)
 }
@@ -395,23 +457,30 @@ mod tests {
 
     #[test]
     fn pieces_share_dictionary_codes_after_remapping() {
-        let (mut streams, mut groups, mut partitions) =
-            (Dict::default(), Dict::default(), Dict::default());
+        let mut shared = Dictionaries::default();
         let mut a = SpanColumns::default();
         a.push(row("p1", "orders", 1, Some("g1")));
-        a.remap_into(&mut streams, &mut groups, &mut partitions);
+        a.remap_into(&mut shared);
         let mut b = SpanColumns::default();
         b.push(row("p2", "orders", 5, Some("g2")));
         b.push(row("p1", "orders", 2, Some("g1")));
-        b.remap_into(&mut streams, &mut groups, &mut partitions);
+        b.push(row("p1", "orders", 3, None));
+        b.remap_into(&mut shared);
         assert_eq!((a.stream, a.group), (vec![0], vec![Some(0)]));
+        assert_eq!(a.pair, [Some(message_key(0, 1))]);
+        assert_eq!(
+            b.pair,
+            [Some(message_key(1, 5)), Some(message_key(0, 2)), None],
+            "(p1/orders, g1) keeps pair code 0; no group, no pair key"
+        );
         assert_eq!(
             b.stream,
-            [1, 0],
+            [1, 0, 0],
             "p1/orders keeps code 0 in the later piece"
         );
-        assert_eq!(b.group, [Some(1), Some(0)]);
-        let names: Vec<StreamName> = streams
+        assert_eq!(b.group, [Some(1), Some(0), None]);
+        let names: Vec<StreamName> = shared
+            .streams
             .values()
             .iter()
             .map(|k| split_stream_key(k))
@@ -423,6 +492,7 @@ mod tests {
                 ("p2".to_owned(), "orders".to_owned())
             ]
         );
-        assert_eq!(b.into_frame().expect("frame").height(), 2);
+        assert_eq!(b.into_frame().expect("frame").height(), 3);
+        assert!(shared.fit_keys().is_ok());
     }
 }

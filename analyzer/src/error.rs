@@ -26,6 +26,9 @@ pub enum AnalyzeError {
     /// A bad option value.
     #[error("{0}")]
     Usage(String),
+    /// The input holds more of something than the analyzer's keys can tell apart.
+    #[error("{0}")]
+    TooLarge(String),
     /// The query engine failed (a bug: please report it with the input that caused it).
     #[error("analysis failed: {}", first_line(.0))]
     Polars(#[from] polars::error::PolarsError),

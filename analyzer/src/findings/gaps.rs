@@ -6,22 +6,25 @@ use polars::prelude::*;
 /// per seq: a jump of billions is a producer restart or a bad record, not billions of losses.
 pub const MAX_EXPANDED_GAP: i64 = 1_000_000;
 
-/// `unobserved` findings.
-pub fn unobserved(spans: LazyFrame) -> PolarsResult<LazyFrame> {
-    let seqs = spans
-        .select([col("stream"), col("seq")])
-        .unique(None, UniqueKeepStrategy::Any)
+/// `unobserved` findings, from [`messages`](super::messages) (one row per message seen):
+/// sorted by the message key, which orders by stream and then seq, each message's successor
+/// in the same stream shows the hole between them.
+pub fn unobserved(messages: LazyFrame) -> PolarsResult<LazyFrame> {
+    let seqs = messages
+        .select([col("msg"), col("stream"), col("seq")])
         .sort(
-            ["stream", "seq"],
+            ["msg"],
             SortMultipleOptions::default().with_maintain_order(false),
         )
-        .with_column(
-            col("seq")
-                .shift(lit(-1))
-                .over([col("stream")])?
-                .alias("next_seq"),
+        .with_columns([
+            col("seq").shift(lit(-1)).alias("next_seq"),
+            col("stream").shift(lit(-1)).alias("next_stream"),
+        ])
+        .filter(
+            col("next_stream")
+                .eq(col("stream"))
+                .and(col("next_seq").gt(col("seq") + lit(1i64))),
         )
-        .filter(col("next_seq").gt(col("seq") + lit(1i64)))
         .with_column((col("next_seq") - col("seq") - lit(1i64)).alias("width"));
     let evidence = |e: Expr| {
         concat_str(
@@ -81,4 +84,66 @@ pub fn unobserved(spans: LazyFrame) -> PolarsResult<LazyFrame> {
         .alias("evidence"),
     ]);
     concat([small, wide], UnionArgs::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::columns::message_key;
+
+    fn messages(rows: &[(u32, i64)]) -> LazyFrame {
+        let msg: Vec<u64> = rows.iter().map(|(s, q)| message_key(*s, *q)).collect();
+        let stream: Vec<u32> = rows.iter().map(|r| r.0).collect();
+        let seq: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        df!("msg" => msg, "stream" => stream, "seq" => seq)
+            .expect("frame")
+            .lazy()
+    }
+
+    #[test]
+    fn holes_within_a_stream_are_listed_and_wide_ones_summarised() {
+        // Out of order on purpose; stream 0 ends at 5 and stream 1 starts at 10: no hole
+        // spans the two streams.
+        let found = unobserved(messages(&[
+            (1, 2_000_010),
+            (0, 5),
+            (1, 10),
+            (0, 1),
+            (0, 2),
+            (1, 11),
+        ]))
+        .and_then(|lf| {
+            lf.sort(["stream", "seq"], SortMultipleOptions::default())
+                .collect()
+        })
+        .expect("plan");
+        let stream: Vec<Option<u32>> = found
+            .column("stream")
+            .expect("stream")
+            .u32()
+            .expect("u32")
+            .iter()
+            .collect();
+        let seq: Vec<Option<i64>> = found
+            .column("seq")
+            .expect("seq")
+            .i64()
+            .expect("i64")
+            .iter()
+            .collect();
+        assert_eq!(stream, [Some(0), Some(0), Some(1)]);
+        assert_eq!(seq, [Some(3), Some(4), Some(12)]);
+        let evidence = found
+            .column("evidence")
+            .expect("evidence")
+            .str()
+            .expect("str")
+            .get(2)
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            evidence.contains("all 1999998 seqs in between"),
+            "{evidence}"
+        );
+    }
 }

@@ -26,6 +26,17 @@ pub(crate) fn ok_ack() -> Expr {
     is_stage(stage::STORE_ACK).and(col("outcome").eq(lit(outcome::OK)))
 }
 
+/// How many distinct values `key` takes where `cond` holds (per group, in an aggregation):
+/// the other rows become nulls, which `n_unique` counts as one more value.
+pub(crate) fn distinct_where(cond: Expr, key: &str) -> Expr {
+    let kept = when(cond.and(col(key).is_not_null()))
+        .then(col(key))
+        .otherwise(lit(NULL).cast(DataType::UInt64));
+    (kept.clone().n_unique().cast(DataType::Int64)
+        - kept.null_count().gt(lit(0)).cast(DataType::Int64))
+    .cast(DataType::UInt32)
+}
+
 /// Per message: `produce_n`, `ok_acks`, `store_answers`, `deliveries`, `stored_copies`
 /// (distinct positions among ok acks and deliveries), `partition`, `last_end`.
 /// Only what the verdicts need: details for the report are looked up later, for the few
@@ -33,7 +44,7 @@ pub(crate) fn ok_ack() -> Expr {
 pub fn messages(spans: LazyFrame) -> LazyFrame {
     // Only plain columns and `when/then` go into the aggregations: a `filter` inside one is
     // evaluated group by group, which on millions of messages costs more than the rest.
-    let per_message = spans.clone().group_by([col("msg")]).agg([
+    spans.group_by([col("msg")]).agg([
         col("stream").first(),
         col("seq").first(),
         count(is_stage(stage::PRODUCE)).alias("produce_n"),
@@ -45,40 +56,22 @@ pub fn messages(spans: LazyFrame) -> LazyFrame {
         // For the latency percentiles (see `latency`).
         first_when(is_stage(stage::PRODUCE), "start_ns").alias("produced"),
         first_when(ok_ack(), "end_ns").alias("stored"),
-    ]);
-    let copies = spans
-        .filter(
-            ok_ack()
-                .or(is_stage(stage::DELIVER))
-                .and(col("position_key").is_not_null()),
-        )
-        .group_by([col("msg")])
-        .agg([col("position_key").n_unique().alias("stored_copies")]);
-    per_message
-        .join(
-            copies,
-            [col("msg")],
-            [col("msg")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_column(
-            col("stored_copies")
-                .cast(DataType::UInt32)
-                .fill_null(lit(0u32)),
-        )
+        distinct_where(ok_ack().or(is_stage(stage::DELIVER)), "position_key")
+            .alias("stored_copies"),
+    ])
 }
 
-/// For the messages in `keys` (`stream`, `seq`, unique): `message_id`, `trace_ids` (sorted)
-/// and `positions` (the distinct stored positions, sorted).
+/// For the messages in `keys` (`msg`, unique): `message_id`, `trace_ids` (sorted) and
+/// `positions` (the distinct stored positions, sorted).
 pub fn details(spans: LazyFrame, keys: LazyFrame) -> LazyFrame {
     spans
         .join(
             keys,
-            [col("stream"), col("seq")],
-            [col("stream"), col("seq")],
+            [col("msg")],
+            [col("msg")],
             JoinArgs::new(JoinType::Inner),
         )
-        .group_by([col("stream"), col("seq")])
+        .group_by([col("msg")])
         .agg([
             col("message_id").drop_nulls().first().alias("message_id"),
             col("trace_id")

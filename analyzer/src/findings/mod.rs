@@ -38,7 +38,7 @@ fn positions_text() -> Expr {
 pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
     let messages = messages(spans.clone()).cache();
     let per_message = message_findings(messages.clone())?;
-    let holes = unobserved(spans.clone())?;
+    let holes = unobserved(messages.clone())?;
     let activity = group_activity(spans.clone()).cache();
     let per_group = pair_findings(spans.clone(), messages.clone(), activity.clone(), passing)?;
     let latency = latency(messages.clone(), activity)?;
@@ -68,23 +68,27 @@ pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
         },
     )?
     .cache();
+    // Joined on the message key: one integer, not (stream, seq).
+    let findings = findings.with_column(
+        (col("stream").cast(DataType::UInt64) * lit(1u64 << crate::columns::SEQ_BITS)
+            + col("seq").cast(DataType::UInt64))
+        .alias("msg"),
+    );
     let keys = findings
         .clone()
-        .select([col("stream"), col("seq")])
+        .select([col("msg")])
         .unique(None, UniqueKeepStrategy::Any);
     let findings = findings
         .join(
-            messages
-                .clone()
-                .select([col("stream"), col("seq"), col("partition")]),
-            [col("stream"), col("seq")],
-            [col("stream"), col("seq")],
+            messages.clone().select([col("msg"), col("partition")]),
+            [col("msg")],
+            [col("msg")],
             JoinArgs::new(JoinType::Left),
         )
         .join(
             details(spans, keys),
-            [col("stream"), col("seq")],
-            [col("stream"), col("seq")],
+            [col("msg")],
+            [col("msg")],
             JoinArgs::new(JoinType::Left),
         )
         .with_column(
@@ -93,7 +97,7 @@ pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
                 .replace(lit(messages::POSITIONS), positions_text(), true)
                 .alias("evidence"),
         )
-        .drop(by_name(["positions"], true, false));
+        .drop(by_name(["positions", "msg"], true, false));
     let counts = messages.select([len().alias("messages")]);
     let mut frames = LazyFrame::collect_all_with_engine(
         vec![

@@ -14,11 +14,11 @@ pub use extract::Scalar;
 pub use files::{Compression, Format, InputFile, classify, discover, open, read_full};
 pub use malformed::Malformed;
 
-use polars::prelude::{DataFrame, PolarsError, PolarsResult};
+use polars::prelude::{DataFrame, PolarsError};
 use rayon::prelude::*;
 use std::io::Read;
 
-use crate::columns::{Dict, SpanColumns, StreamName};
+use crate::columns::{Dictionaries, SpanColumns, StreamName};
 
 /// Bytes read from a file per step; each step is split across the worker threads.
 const BLOCK: usize = 32 << 20;
@@ -42,9 +42,7 @@ pub struct Loaded {
 /// polars frames at once (so the row-wise buffers never outlive a piece), adds up the counts.
 #[derive(Default)]
 struct Sink {
-    streams: Dict,
-    groups: Dict,
-    partitions: Dict,
+    dictionaries: Dictionaries,
     frame: Option<DataFrame>,
     totals: InputStats,
     file: String,
@@ -61,7 +59,7 @@ impl Sink {
         if columns.is_empty() || self.error.is_some() {
             return;
         }
-        columns.remap_into(&mut self.streams, &mut self.groups, &mut self.partitions);
+        columns.remap_into(&mut self.dictionaries);
         let result = columns.into_frame().and_then(|f| match &mut self.frame {
             Some(all) => all.vstack_mut_owned(f).map(|_| ()),
             None => {
@@ -76,7 +74,10 @@ impl Sink {
 }
 
 /// Reads `files`; `progress` is told how many input bytes each step consumed.
-pub fn load(files: &[InputFile], progress: &(dyn Fn(u64) + Sync)) -> PolarsResult<Loaded> {
+pub fn load(
+    files: &[InputFile],
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Loaded, crate::AnalyzeError> {
     let mut sink = Sink::default();
     for file in files {
         sink.file = file.path.display().to_string();
@@ -86,8 +87,11 @@ pub fn load(files: &[InputFile], progress: &(dyn Fn(u64) + Sync)) -> PolarsResul
         }
     }
     if let Some(e) = sink.error {
-        return Err(e);
+        return Err(e.into());
     }
+    sink.dictionaries
+        .fit_keys()
+        .map_err(crate::AnalyzeError::TooLarge)?;
     let frame = match sink.frame {
         Some(mut f) => {
             f.rechunk_mut_par();
@@ -100,13 +104,14 @@ pub fn load(files: &[InputFile], progress: &(dyn Fn(u64) + Sync)) -> PolarsResul
     Ok(Loaded {
         frame,
         streams: sink
+            .dictionaries
             .streams
             .values()
             .iter()
             .map(|k| crate::columns::split_stream_key(k))
             .collect(),
-        groups: sink.groups.values().to_vec(),
-        partitions: sink.partitions.values().to_vec(),
+        groups: sink.dictionaries.groups.values().to_vec(),
+        partitions: sink.dictionaries.partitions.values().to_vec(),
         stats,
     })
 }
@@ -154,11 +159,11 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-/// A run of whole lines read from a file (`bytes[..len]`), with the number of its first line.
+/// A run of whole lines read from a file (`bytes[..len]`). Its lines are numbered while
+/// they are parsed: counting them here would be a second pass over every byte.
 struct Block {
     bytes: Vec<u8>,
     len: usize,
-    first_line: u64,
     eof: bool,
 }
 
@@ -168,7 +173,8 @@ struct Blocks {
     input: Box<dyn std::io::Read + Send>,
     /// The bytes after the last newline of the previous block.
     carry: Vec<u8>,
-    next_line: u64,
+    /// Bytes read so far, to say where a read failed.
+    offset: u64,
     first: bool,
     spare: Vec<u8>,
     /// Bytes read per step ([`BLOCK`]; small in tests).
@@ -194,11 +200,17 @@ impl Blocks {
                 Ok(n) => n,
                 Err(e) => {
                     let mut out = ChunkOutput::default();
-                    out.malformed_line(self.next_line, format!("read error: {e}"));
+                    out.stats.malformed.push(Malformed {
+                        file: String::new(),
+                        line: None,
+                        offset: Some(self.offset),
+                        error: format!("read error: {e}"),
+                    });
                     return Err(Box::new(out));
                 }
             };
             len += got;
+            self.offset += got as u64;
             progress(got as u64);
             if std::mem::take(&mut self.first) {
                 if len == 0 {
@@ -229,12 +241,9 @@ impl Blocks {
                 }
             };
             self.carry.extend_from_slice(&bytes[cut..len]);
-            let first_line = self.next_line;
-            self.next_line += count_lines(&bytes[..cut]);
             return Ok(Some(Block {
                 bytes,
                 len: cut,
-                first_line,
                 eof,
             }));
         }
@@ -256,7 +265,7 @@ fn read_json_lines(
     let mut blocks = Blocks {
         input,
         carry: Vec::new(),
-        next_line: 1,
+        offset: 0,
         first: true,
         spare: Vec::with_capacity(BLOCK + (1 << 20)),
         step: BLOCK,
@@ -267,16 +276,11 @@ fn read_json_lines(
         Err(problem) => return sink(*problem),
     };
     let mut parsed: Vec<ChunkOutput> = Vec::new();
+    let mut first_line = 1;
     loop {
         let eof = current.eof;
         let (pieces, next) = rayon::join(
-            || {
-                parse_block(
-                    &current.bytes[..current.len],
-                    current.first_line,
-                    current.eof,
-                )
-            },
+            || parse_block(&current.bytes[..current.len], first_line, current.eof),
             || {
                 for piece in parsed.drain(..) {
                     sink(piece);
@@ -284,7 +288,7 @@ fn read_json_lines(
                 if eof { Ok(None) } else { blocks.next(progress) }
             },
         );
-        parsed = pieces;
+        (parsed, first_line) = pieces;
         blocks.spare = std::mem::take(&mut current.bytes);
         match next {
             Ok(Some(block)) => current = block,
@@ -300,38 +304,48 @@ fn read_json_lines(
     }
 }
 
-fn count_lines(bytes: &[u8]) -> u64 {
-    memchr::memchr_iter(b'\n', bytes).count() as u64
-}
-
-/// Parses whole lines in parallel pieces, returned in order.
-fn parse_block(block: &[u8], first_line: u64, ends_file: bool) -> Vec<ChunkOutput> {
+/// Parses whole lines in parallel pieces, returned in order, with the number of the line
+/// after the block. Each piece numbers its lines from 1 as it goes; the numbers of the
+/// problems it found are shifted once all pieces are done.
+fn parse_block(block: &[u8], first_line: u64, ends_file: bool) -> (Vec<ChunkOutput>, u64) {
     let pieces = rayon::current_num_threads().max(1) * 4;
     let target = block.len() / pieces + 1;
     let mut bounds = Vec::with_capacity(pieces + 1);
     let mut start = 0;
-    let mut line = first_line;
     while start < block.len() {
         let mut end = (start + target).min(block.len());
         if end < block.len() {
             end = memchr::memchr(b'\n', &block[end..]).map_or(block.len(), |i| end + i + 1);
         }
-        bounds.push((start, end, line));
-        line += count_lines(&block[start..end]);
+        bounds.push((start, end));
         start = end;
     }
     let last_piece = bounds.len().saturating_sub(1);
-    bounds
+    let mut pieces: Vec<(ChunkOutput, u64)> = bounds
         .into_par_iter()
         .enumerate()
-        .map(|(i, (s, e, line))| parse_lines(&block[s..e], line, ends_file && i == last_piece))
-        .collect()
+        .map(|(i, (s, e))| parse_lines(&block[s..e], ends_file && i == last_piece))
+        .collect();
+    let mut before = first_line - 1;
+    for (piece, lines) in &mut pieces {
+        for line in piece
+            .stats
+            .malformed
+            .iter_mut()
+            .filter_map(|m| m.line.as_mut())
+        {
+            *line += before;
+        }
+        before += *lines;
+    }
+    (pieces.into_iter().map(|(p, _)| p).collect(), before + 1)
 }
 
-fn parse_lines(bytes: &[u8], first_line: u64, ends_file: bool) -> ChunkOutput {
+/// Parses a piece of whole lines, numbered from 1; returns how many lines it held.
+fn parse_lines(bytes: &[u8], ends_file: bool) -> (ChunkOutput, u64) {
     let mut out = ChunkOutput::default();
     let mut scratch = Vec::with_capacity(16);
-    let mut line_no = first_line;
+    let mut line_no = 1;
     let mut rest = bytes;
     while !rest.is_empty() {
         let (line, next, has_newline) = match memchr::memchr(b'\n', rest) {
@@ -351,12 +365,35 @@ fn parse_lines(bytes: &[u8], first_line: u64, ends_file: bool) -> ChunkOutput {
         rest = next;
         line_no += 1;
     }
-    out
+    (out, line_no - 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Problems keep their file's line numbers whichever piece found them: lines numbered
+    /// within each piece are shifted by the lines of the pieces before.
+    #[test]
+    fn problems_are_numbered_by_the_files_lines_across_pieces() {
+        let mut block = String::new();
+        for i in 1..=300 {
+            if i % 7 == 0 {
+                block.push_str(&format!("not json {i}\n"));
+            } else {
+                block.push('\n');
+            }
+        }
+        let (pieces, next_line) = parse_block(block.as_bytes(), 1001, false);
+        assert!(pieces.len() > 1, "one piece would not test the shifting");
+        let lines: Vec<u64> = pieces
+            .iter()
+            .flat_map(|p| p.stats.malformed.iter().filter_map(|m| m.line))
+            .collect();
+        let expected: Vec<u64> = (1..=300).filter(|i| i % 7 == 0).map(|i| 1000 + i).collect();
+        assert_eq!(lines, expected);
+        assert_eq!(next_line, 1301);
+    }
 
     /// Every byte comes back once, in whole lines, with the right line numbers, whatever
     /// the step and however long a line is.
@@ -372,7 +409,7 @@ mod tests {
             let mut blocks = Blocks {
                 input: Box::new(std::io::Cursor::new(text.clone().into_bytes())),
                 carry: Vec::new(),
-                next_line: 1,
+                offset: 0,
                 first: true,
                 spare: Vec::new(),
                 step,
@@ -380,12 +417,6 @@ mod tests {
             let mut all = Vec::new();
             while let Ok(Some(block)) = blocks.next(&|_| {}) {
                 let bytes = &block.bytes[..block.len];
-                let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
-                if !first.starts_with(b"a torn") {
-                    let first = String::from_utf8_lossy(first);
-                    let number = first.rsplit(' ').next().unwrap_or_default();
-                    assert_eq!(number, block.first_line.to_string(), "step {step}");
-                }
                 assert!(block.eof || bytes.ends_with(b"\n"), "step {step}");
                 all.extend_from_slice(bytes);
                 blocks.spare = block.bytes;
