@@ -25,7 +25,9 @@ pub fn unobserved(messages: LazyFrame) -> PolarsResult<LazyFrame> {
                 .eq(col("stream"))
                 .and(col("next_seq").gt(col("seq") + lit(1i64))),
         )
-        .with_column((col("next_seq") - col("seq") - lit(1i64)).alias("width"));
+        .with_column((col("next_seq") - col("seq") - lit(1i64)).alias("width"))
+        // Both kinds of hole below read it: sort once.
+        .cache();
     let evidence = |e: Expr| {
         concat_str(
             [

@@ -20,23 +20,31 @@ fn join_left(left: LazyFrame, right: LazyFrame, on: &[&str]) -> LazyFrame {
     left.join(right, keys.clone(), keys, JoinArgs::new(JoinType::Left))
 }
 
+/// The (stream, group) part of a `pair` key: the key is the pair's code above bit 40 plus
+/// the seq (subtracted, not divided out: polars' integer division needs another feature).
+fn pair_base() -> Expr {
+    (col("pair") - col("seq").cast(DataType::UInt64)).alias("pair_base")
+}
+
 /// Expected groups: every group that delivered any message of a stream, from the first seq
 /// it delivered; `pair_base` + seq is a message's `pair` key in that group.
 pub fn expected_groups(spans: LazyFrame) -> LazyFrame {
     spans
-        .filter(is_stage(stage::DELIVER).and(col("group").is_not_null()))
-        .group_by([col("stream"), col("group")])
+        .filter(is_stage(stage::DELIVER).and(col("pair").is_not_null()))
+        .group_by([pair_base()])
         .agg([
+            col("stream").first(),
+            col("group").first(),
             col("seq").min().alias("first_seq"),
-            // `pair` is the code's base plus the seq; no division (polars' needs a feature).
-            (col("pair").first() - col("seq").first().cast(DataType::UInt64)).alias("pair_base"),
         ])
 }
 
 /// What each group did with each message it saw, keyed by `pair` ((stream, group, seq) as
 /// one integer: a single-key group-by is twice as fast as one on (`msg`, `group`)), with
 /// `msg` and `group`; also the first delivery's start and first settle's end
-/// (`delivered_ns`, `settled_ns`) for the latencies.
+/// (`delivered_ns`, `settled_ns`) for the latencies. (Taking the expected groups and the
+/// high-water marks from these rows instead of the spans was tried: the extra aggregations
+/// cost more than the passes they save.)
 pub fn group_activity(spans: LazyFrame) -> LazyFrame {
     let settled_ok = is_stage(stage::CONSUME_ACK).and(
         col("outcome")
@@ -90,17 +98,27 @@ fn delivered_at(spans: LazyFrame, pairs: LazyFrame) -> LazyFrame {
 }
 
 /// The highest seq each group delivered (or settled), per partition and over all partitions.
+/// Keyed by `pair_partition` and by `pair_base` (see [`pair_partition`]).
 fn high_water(spans: LazyFrame, of_stage: u8, name: &str) -> (LazyFrame, LazyFrame) {
-    let done = spans.filter(is_stage(of_stage).and(col("group").is_not_null()));
+    let done = spans
+        .filter(is_stage(of_stage).and(col("pair").is_not_null()))
+        .select([pair_base(), col("partition"), col("seq")]);
     let per_partition = done
         .clone()
         .filter(col("partition").is_not_null())
-        .group_by([col("stream"), col("group"), col("partition")])
+        .group_by([pair_partition()])
         .agg([col("seq").max().alias(format!("{name}_part"))]);
     let any = done
-        .group_by([col("stream"), col("group")])
+        .group_by([col("pair_base")])
         .agg([col("seq").max().alias(format!("{name}_any"))]);
     (per_partition, any)
+}
+
+/// (stream, group, partition) as one integer: the (stream, group) code sits above bit 40 in
+/// `pair_base`, a partition's code (< 2^32) below. The high-water joins run on every pair, and
+/// polars joins on one integer far faster than on three columns.
+fn pair_partition() -> Expr {
+    (col("pair_base") + col("partition").cast(DataType::UInt64)).alias("pair_partition")
 }
 
 /// `{name}_passed`: the group went past the message (a higher seq on the message's partition,
@@ -160,14 +178,15 @@ pub fn pair_findings(
         )
         .filter(col("seq").gt_eq(col("first_seq")))
         .with_column((col("pair_base") + col("seq").cast(DataType::UInt64)).alias("pair"));
-    let activity = activity.drop(by_name(["msg", "group"], true, false));
-    let pairs = join_left(pairs, activity, &["pair"]);
     let (dp, da) = high_water(spans.clone(), stage::DELIVER, "delivered");
     let (sp, sa) = high_water(spans.clone(), stage::CONSUME_ACK, "settled");
-    let pairs = join_left(pairs, dp, &["stream", "group", "partition"]);
-    let pairs = join_left(pairs, da, &["stream", "group"]);
-    let pairs = join_left(pairs, sp, &["stream", "group", "partition"]);
-    let pairs = join_left(pairs, sa, &["stream", "group"]).with_columns([
+    let activity = activity.drop(by_name(["msg", "group"], true, false));
+    let pairs = join_left(pairs, activity, &["pair"]);
+    let pairs = pairs.with_column(pair_partition());
+    let pairs = join_left(pairs, dp, &["pair_partition"]);
+    let pairs = join_left(pairs, da, &["pair_base"]);
+    let pairs = join_left(pairs, sp, &["pair_partition"]);
+    let pairs = join_left(pairs, sa, &["pair_base"]).with_columns([
         col("delivered").fill_null(lit(0u32)),
         col("settled_ok").fill_null(lit(0u32)),
         col("acks").fill_null(lit(0u32)),

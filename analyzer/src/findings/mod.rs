@@ -95,6 +95,12 @@ pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
             col("evidence")
                 .str()
                 .replace(lit(messages::POSITIONS), positions_text(), true)
+                .str()
+                .replace(
+                    lit(messages::COPIES),
+                    col("positions").list().len().cast(DataType::String),
+                    true,
+                )
                 .alias("evidence"),
         )
         .drop(by_name(["positions", "msg"], true, false));
