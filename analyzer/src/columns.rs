@@ -118,7 +118,7 @@ impl Dictionaries {
             if n as u64 > MAX_CODE {
                 return Err(format!(
                     "{n} distinct {what}: the analyzer keys messages on at most {MAX_CODE}; \
-                     analyze fewer files at once or filter with --stream"
+                     analyze fewer files at once (for example one service's)"
                 ));
             }
         }
@@ -224,8 +224,8 @@ pub struct SpanRow<'a> {
     pub start_ns: i64,
     /// End, ns since the epoch.
     pub end_ns: i64,
-    /// Trace id, lowercase hex.
-    pub trace_id: &'a str,
+    /// Trace id, its 128 bits.
+    pub trace_id: u128,
     /// `messaging.message.id`.
     pub message_id: Option<&'a str>,
 }
@@ -282,9 +282,8 @@ impl SpanColumns {
         self.delivery_count.push(row.delivery_count);
         self.start_ns.push(row.start_ns);
         self.end_ns.push(row.end_ns);
-        // Readers validate the id as 32 hex digits; the bits are kept as one 128-bit integer.
-        self.trace_id
-            .push(u128::from_str_radix(row.trace_id, 16).unwrap_or_default() as i128);
+        // The bits, as polars' one 128-bit integer type.
+        self.trace_id.push(row.trace_id as i128);
         // Only a message id other than the default `{producer}:{stream}:{seq}` is kept.
         self.message_id.push(
             row.message_id
@@ -437,7 +436,7 @@ mod tests {
             seq,
             stage: stage::DELIVER,
             group,
-            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+            trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
             ..SpanRow::default()
         }
     }

@@ -327,7 +327,7 @@ mod tests {
             stage: stage::DELIVER,
             group: Some(group),
             position,
-            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+            trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
             ..SpanRow::default()
         }
     }

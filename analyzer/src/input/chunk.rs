@@ -1,8 +1,8 @@
 //! What parsing one piece of input yields, and how pieces are merged in order.
 
-use mqtrace::names::{TELEMETRY_SPAN_NAME, attr};
+use mqtrace::names::TELEMETRY_SPAN_NAME;
 
-use super::extract::Scalar;
+use super::extract::{Key, Scalar};
 use super::malformed::Malformed;
 use crate::columns::SpanColumns;
 
@@ -112,7 +112,7 @@ impl ChunkOutput {
         }
     }
 
-    pub(crate) fn telemetry_report(&mut self, name: &str, values: &[(&str, Scalar<'_>)]) {
+    pub(crate) fn telemetry_report(&mut self, name: &str, values: &[(Key, Scalar<'_>)]) {
         if name != TELEMETRY_SPAN_NAME {
             return;
         }
@@ -120,9 +120,9 @@ impl ChunkOutput {
         let mut is_final = false;
         for (k, v) in values {
             match (*k, v) {
-                (attr::TELEMETRY_DROPPED, Scalar::Int(n)) => dropped = Some(*n),
-                (attr::TELEMETRY_DROPPED, Scalar::IntText(t)) => dropped = t.parse().ok(),
-                (attr::TELEMETRY_FINAL, Scalar::Bool(b)) => is_final = *b,
+                (Key::TelemetryDropped, Scalar::Int(n)) => dropped = Some(*n),
+                (Key::TelemetryDropped, Scalar::IntText(t)) => dropped = t.parse().ok(),
+                (Key::TelemetryFinal, Scalar::Bool(b)) => is_final = *b,
                 _ => {}
             }
         }

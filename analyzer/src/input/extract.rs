@@ -76,42 +76,42 @@ pub fn extract<'a>(
     trace_id: &'a str,
     start_ns: i64,
     end_ns: i64,
-    attributes: impl Iterator<Item = (&'a str, &'a Scalar<'a>)>,
+    attributes: impl Iterator<Item = (Key, &'a Scalar<'a>)>,
 ) -> Result<Extracted<'a>, String> {
     let mut row = SpanRow {
         start_ns,
         end_ns,
-        trace_id,
         ..SpanRow::default()
     };
     let (mut stage_value, mut producer, mut stream, mut seq) = (None, None, None, None);
     let mut messaging = false;
     for (key, value) in attributes {
+        let name = key.name();
         match key {
-            attr::STAGE => stage_value = Some(value.as_str(key)?),
-            attr::PRODUCER_ID => producer = Some(value.as_str(key)?),
-            attr::STREAM => stream = Some(value.as_str(key)?),
-            attr::SEQ => seq = Some(value.as_int(key)?),
-            attr::ATTEMPT => row.attempt = Some(small_int(value, key)?),
-            attr::DELIVERY_COUNT => row.delivery_count = Some(small_int(value, key)?),
-            attr::OUTCOME => row.outcome = Some(outcome::code(value.as_str(key)?)),
-            attr::BROKER_POSITION => row.position = Some(value.as_str(key)?),
-            attr::MESSAGING_CONSUMER_GROUP_NAME => {
+            Key::Stage => stage_value = Some(value.as_str(name)?),
+            Key::ProducerId => producer = Some(value.as_str(name)?),
+            Key::Stream => stream = Some(value.as_str(name)?),
+            Key::Seq => seq = Some(value.as_int(name)?),
+            Key::Attempt => row.attempt = Some(small_int(value, name)?),
+            Key::DeliveryCount => row.delivery_count = Some(small_int(value, name)?),
+            Key::Outcome => row.outcome = Some(outcome::code(value.as_str(name)?)),
+            Key::BrokerPosition => row.position = Some(value.as_str(name)?),
+            Key::ConsumerGroup => {
                 messaging = true;
-                row.group = Some(value.as_str(key)?);
+                row.group = Some(value.as_str(name)?);
             }
-            attr::MESSAGING_DESTINATION_PARTITION_ID => {
+            Key::Partition => {
                 messaging = true;
-                row.partition = Some(partition(value, key)?);
+                row.partition = Some(partition(value, name)?);
             }
-            attr::MESSAGING_MESSAGE_ID => {
+            Key::MessageId => {
                 messaging = true;
                 if let Scalar::Str(s) = value {
                     row.message_id = Some(s);
                 }
             }
-            k if k.starts_with("messaging.") => messaging = true,
-            _ => {}
+            Key::MessagingOther => messaging = true,
+            Key::TelemetryDropped | Key::TelemetryFinal => {}
         }
     }
     let Some(stage_value) = stage_value else {
@@ -143,56 +143,101 @@ pub fn extract<'a>(
             crate::columns::MAX_SEQ
         ));
     }
-    if trace_id.len() != 32 || !trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let Some(trace_bits) = trace_id_bits(trace_id) else {
         return Err(format!(
             "traceId must be 32 hex digits, got {:?} ({} characters)",
             truncate(trace_id),
             trace_id.chars().count()
         ));
-    }
+    };
     if producer.contains('\0') || stream.contains('\0') {
         return Err("producer id and stream must not contain NUL characters".to_owned());
     }
     row.producer_id = producer;
     row.stream = stream;
     row.seq = seq;
+    row.trace_id = trace_bits;
     Ok(Extracted::Keyed(row))
 }
 
-/// The keys [`extract`] reads (and the telemetry report's), as the analyzer's own constants:
-/// [`known_key`] matches them (a `match` on strings, not a scan of a list: it runs for every
-/// attribute of every span).
+/// The attributes a reader keeps: the ones [`extract`] and the telemetry report read, plus
+/// any other `messaging.*` key (it only marks the span as messaging). Readers turn each key
+/// into one of these once, so that [`extract`] matches a byte, not the strings again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Key {
+    Stage,
+    ProducerId,
+    Stream,
+    Seq,
+    Attempt,
+    DeliveryCount,
+    Outcome,
+    BrokerPosition,
+    ConsumerGroup,
+    Partition,
+    MessageId,
+    TelemetryDropped,
+    TelemetryFinal,
+    MessagingOther,
+}
+
+/// Maps each [`Key`] to its attribute constant, once, for both directions.
 macro_rules! read_keys {
-    ($($key:path),+ $(,)?) => {
-        /// The constant for a key a reader should keep: one of the keys [`extract`] reads,
-        /// `messaging.other` for any other messaging key (it only marks the span as
-        /// messaging), `""` for keys to drop. No key is ever copied.
-        pub(crate) fn known_key(k: &str) -> &'static str {
+    ($($variant:ident => $key:path),+ $(,)?) => {
+        /// The [`Key`] of an attribute a reader should keep, `None` for keys to drop (a
+        /// `match` on strings, not a scan of a list: it runs for every attribute of every
+        /// span). No key is ever copied.
+        pub(crate) fn known_key(k: &str) -> Option<Key> {
             match k {
-                $($key => $key,)+
-                k if k.starts_with("messaging.") => "messaging.other",
-                _ => "",
+                $($key => Some(Key::$variant),)+
+                k if k.starts_with("messaging.") => Some(Key::MessagingOther),
+                _ => None,
+            }
+        }
+
+        impl Key {
+            /// The attribute's name, for messages.
+            pub(crate) fn name(self) -> &'static str {
+                match self {
+                    $(Key::$variant => $key,)+
+                    Key::MessagingOther => "messaging.*",
+                }
             }
         }
     };
 }
 
 read_keys!(
-    attr::STAGE,
-    attr::PRODUCER_ID,
-    attr::STREAM,
-    attr::SEQ,
-    attr::ATTEMPT,
-    attr::DELIVERY_COUNT,
-    attr::OUTCOME,
-    attr::BROKER_POSITION,
-    attr::MESSAGING_CONSUMER_GROUP_NAME,
-    attr::MESSAGING_DESTINATION_PARTITION_ID,
-    attr::MESSAGING_MESSAGE_ID,
-    attr::TELEMETRY_DROPPED,
-    attr::TELEMETRY_FINAL,
-    attr::MESSAGING_SYSTEM,
+    Stage => attr::STAGE,
+    ProducerId => attr::PRODUCER_ID,
+    Stream => attr::STREAM,
+    Seq => attr::SEQ,
+    Attempt => attr::ATTEMPT,
+    DeliveryCount => attr::DELIVERY_COUNT,
+    Outcome => attr::OUTCOME,
+    BrokerPosition => attr::BROKER_POSITION,
+    ConsumerGroup => attr::MESSAGING_CONSUMER_GROUP_NAME,
+    Partition => attr::MESSAGING_DESTINATION_PARTITION_ID,
+    MessageId => attr::MESSAGING_MESSAGE_ID,
+    TelemetryDropped => attr::TELEMETRY_DROPPED,
+    TelemetryFinal => attr::TELEMETRY_FINAL,
 );
+
+/// The bits of a trace id written as 32 hex digits (either case), `None` for anything else.
+fn trace_id_bits(text: &str) -> Option<u128> {
+    if text.len() != 32 {
+        return None;
+    }
+    text.bytes().try_fold(0u128, |bits, b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        Some(bits << 4 | u128::from(digit))
+    })
+}
 
 fn small_int(value: &Scalar<'_>, key: &str) -> Result<i32, String> {
     let v = value.as_int(key)?;
@@ -224,11 +269,18 @@ mod tests {
 
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
+    /// What a reader hands [`extract`]: the kept keys, typed.
+    fn keyed<'a>(
+        attrs: &'a [(&'a str, Scalar<'a>)],
+    ) -> impl Iterator<Item = (Key, &'a Scalar<'a>)> {
+        attrs.iter().filter_map(|(k, v)| Some((known_key(k)?, v)))
+    }
+
     fn run<'a>(
         trace: &'a str,
         attrs: &'a [(&'a str, Scalar<'a>)],
     ) -> Result<Extracted<'a>, String> {
-        extract(trace, 1, 2, attrs.iter().map(|(k, v)| (*k, v)))
+        extract(trace, 1, 2, keyed(attrs))
     }
 
     fn s(v: &str) -> Scalar<'_> {
@@ -286,7 +338,7 @@ mod tests {
             trace,
             1,
             2,
-            attrs.iter().map(|(k, v)| (*k, v)),
+            keyed(&attrs),
         ) {
             Err(e) => e,
             Ok(other) => panic!("accepted: {other:?}"),
@@ -303,5 +355,15 @@ mod tests {
         let mut bad_stage = base(Scalar::Int(1));
         bad_stage[0].1 = s("sent");
         assert!(err(bad_stage, TRACE).contains("must be one of produce, store_ack"));
+    }
+
+    #[test]
+    fn a_trace_id_is_read_as_its_bits_in_either_case() {
+        let bits = 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736;
+        assert_eq!(trace_id_bits(TRACE), Some(bits));
+        assert_eq!(trace_id_bits(&TRACE.to_uppercase()), Some(bits));
+        assert_eq!(trace_id_bits(&TRACE[1..]), None);
+        assert_eq!(trace_id_bits(&format!("{}g", &TRACE[1..])), None);
+        assert_eq!(trace_id_bits(&format!("{}é", &TRACE[2..])), None);
     }
 }

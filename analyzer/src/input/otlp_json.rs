@@ -8,13 +8,13 @@ use std::borrow::Cow;
 use std::fmt;
 
 use super::chunk::ChunkOutput;
-use super::extract::{Extracted, Scalar, extract};
+use super::extract::{Extracted, Key, Scalar, extract, known_key};
 
 /// Streams an `ExportTraceServiceRequest` into the columns: no request, span or attribute
 /// list is ever built, and only the attributes the analyzer reads are kept (in `scratch`).
 struct RequestSeed<'o, 's, 'de> {
     out: &'o mut ChunkOutput,
-    scratch: &'s mut Vec<(&'static str, Scalar<'de>)>,
+    scratch: &'s mut Vec<(Key, Scalar<'de>)>,
     line: u64,
 }
 
@@ -57,7 +57,7 @@ enum Level {
 struct Each<'o, 's, 'de>(
     Level,
     &'o mut ChunkOutput,
-    &'s mut Vec<(&'static str, Scalar<'de>)>,
+    &'s mut Vec<(Key, Scalar<'de>)>,
     u64,
 );
 
@@ -87,7 +87,7 @@ impl<'de> Visitor<'de> for Each<'_, '_, 'de> {
 struct One<'o, 's, 'de>(
     Level,
     &'o mut ChunkOutput,
-    &'s mut Vec<(&'static str, Scalar<'de>)>,
+    &'s mut Vec<(Key, Scalar<'de>)>,
     u64,
 );
 
@@ -144,7 +144,7 @@ impl<'de> Visitor<'de> for One<'_, '_, 'de> {
 }
 
 /// A span's attribute list: keeps the ones the analyzer reads, as `(constant key, value)`.
-struct Attributes<'s, 'de>(&'s mut Vec<(&'static str, Scalar<'de>)>);
+struct Attributes<'s, 'de>(&'s mut Vec<(Key, Scalar<'de>)>);
 
 impl<'de> DeserializeSeed<'de> for Attributes<'_, 'de> {
     type Value = ();
@@ -160,8 +160,7 @@ impl<'de> Visitor<'de> for Attributes<'_, 'de> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(kv) = seq.next_element::<KeyValue<'de>>()? {
-            let key = super::extract::known_key(&kv.key);
-            if !key.is_empty() {
+            if let Some(key) = known_key(&kv.key) {
                 self.0
                     .push((key, kv.value.map_or(Scalar::Other, AnyValue::into_scalar)));
             }
@@ -284,7 +283,7 @@ pub fn parse_line<'de>(
     line: &'de [u8],
     line_no: u64,
     out: &mut ChunkOutput,
-    scratch: &mut Vec<(&'static str, Scalar<'de>)>,
+    scratch: &mut Vec<(Key, Scalar<'de>)>,
 ) -> Result<(), String> {
     parse_line_with(line, line_no, out, scratch, true)
 }
@@ -294,7 +293,7 @@ fn parse_line_with<'de>(
     line: &'de [u8],
     line_no: u64,
     out: &mut ChunkOutput,
-    scratch: &mut Vec<(&'static str, Scalar<'de>)>,
+    scratch: &mut Vec<(Key, Scalar<'de>)>,
     fast: bool,
 ) -> Result<(), String> {
     // Counts of a line that turns out bad must not stay: parse into a fresh output first
@@ -363,7 +362,7 @@ pub(super) fn take_span<'de>(
     name: Option<Scalar<'de>>,
     start: Option<Scalar<'de>>,
     end: Option<Scalar<'de>>,
-    values: &[(&'static str, Scalar<'de>)],
+    values: &[(Key, Scalar<'de>)],
     out: &mut ChunkOutput,
 ) -> Result<(), String> {
     let start = nanos(start.as_ref(), "startTimeUnixNano")?;

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::io::Read;
 
 use super::chunk::ChunkOutput;
-use super::extract::{Extracted, Scalar, extract};
+use super::extract::{Extracted, Key, Scalar, extract, known_key};
 use super::files::read_full;
 
 /// Largest record accepted: a length beyond it means the framing is broken.
@@ -82,10 +82,11 @@ fn take(request: ExportTraceServiceRequest, offset: u64, out: &mut ChunkOutput) 
                 let start = i64::try_from(span.start_time_unix_nano).unwrap_or(i64::MAX);
                 let end = i64::try_from(span.end_time_unix_nano).unwrap_or(i64::MAX);
                 out.observe_window(start, end);
-                let values: Vec<(&str, Scalar<'_>)> = span
+                let values: Vec<(Key, Scalar<'_>)> = span
                     .attributes
                     .iter()
-                    .map(|kv| {
+                    .filter_map(|kv| {
+                        let key = known_key(&kv.key)?;
                         let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
                             Some(Value::StringValue(s)) => Scalar::Str(Cow::Borrowed(s.as_str())),
                             Some(Value::IntValue(i)) => Scalar::Int(*i),
@@ -93,7 +94,7 @@ fn take(request: ExportTraceServiceRequest, offset: u64, out: &mut ChunkOutput) 
                             Some(Value::DoubleValue(d)) => Scalar::Double(*d),
                             _ => Scalar::Other,
                         };
-                        (kv.key.as_str(), v)
+                        Some((key, v))
                     })
                     .collect();
                 let trace_id = hex(&span.trace_id);

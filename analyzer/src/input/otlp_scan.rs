@@ -11,7 +11,7 @@ use memchr::memchr2;
 use std::borrow::Cow;
 
 use super::chunk::ChunkOutput;
-use super::extract::{Scalar, known_key};
+use super::extract::{Key, Scalar, known_key};
 use super::otlp_json::take_span;
 
 /// Not on the fast path: the serde reader decides (and explains).
@@ -249,12 +249,11 @@ impl<'de> Scanner<'de> {
     }
 
     /// A span's attributes: the ones the analyzer reads go to `scratch`.
-    fn attributes(&mut self, scratch: &mut Vec<(&'static str, Scalar<'de>)>) -> Scan<()> {
+    fn attributes(&mut self, scratch: &mut Vec<(Key, Scalar<'de>)>) -> Scan<()> {
         self.array(|s| {
             let at = s.pos;
             if let Some((key, value)) = s.compact_attribute() {
-                let known = known_key(key);
-                if !known.is_empty() {
+                if let Some(known) = known_key(key) {
                     scratch.push((known, value));
                 }
                 return Ok(());
@@ -277,8 +276,7 @@ impl<'de> Scanner<'de> {
                 Ok(())
             })?;
             let key = key.ok_or(Fallback)?;
-            let known = known_key(&key);
-            if !known.is_empty() {
+            if let Some(known) = known_key(&key) {
                 scratch.push((known, value.unwrap_or(Scalar::Other)));
             }
             Ok(())
@@ -340,7 +338,7 @@ impl<'de> Scanner<'de> {
     fn span(
         &mut self,
         out: &mut ChunkOutput,
-        scratch: &mut Vec<(&'static str, Scalar<'de>)>,
+        scratch: &mut Vec<(Key, Scalar<'de>)>,
         line: u64,
     ) -> Scan<()> {
         scratch.clear();
@@ -370,7 +368,7 @@ pub(super) fn scan_line<'de>(
     text: &'de str,
     line: u64,
     out: &mut ChunkOutput,
-    scratch: &mut Vec<(&'static str, Scalar<'de>)>,
+    scratch: &mut Vec<(Key, Scalar<'de>)>,
 ) -> Scan<bool> {
     let mut s = Scanner { text, pos: 0 };
     let mut saw = false;
