@@ -143,7 +143,7 @@ impl<'de> Visitor<'de> for One<'_, '_, 'de> {
     }
 }
 
-/// A span's attribute list: keeps the ones the analyzer reads, as `(constant key, value)`.
+/// A span's attribute list: keeps the ones the analyzer reads, as `(Key, value)`.
 struct Attributes<'s, 'de>(&'s mut Vec<(Key, Scalar<'de>)>);
 
 impl<'de> DeserializeSeed<'de> for Attributes<'_, 'de> {
