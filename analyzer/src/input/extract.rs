@@ -59,6 +59,40 @@ impl Scalar<'_> {
     }
 }
 
+/// A span's trace id as its encoding carries it; [`extract`] turns it into bits (and checks
+/// it) only for keyed spans.
+#[derive(Debug, Clone, Copy)]
+pub enum TraceId<'a> {
+    /// OTLP JSON: 32 hex digits.
+    Hex(&'a str),
+    /// OTLP protobuf: 16 bytes.
+    Bytes(&'a [u8]),
+}
+
+impl TraceId<'_> {
+    /// The 128 bits, or why the id is not one.
+    fn bits(self) -> Result<u128, String> {
+        let bits = match self {
+            TraceId::Hex(text) => trace_id_bits(text),
+            TraceId::Bytes(bytes) => <[u8; 16]>::try_from(bytes).ok().map(u128::from_be_bytes),
+        };
+        bits.ok_or_else(|| {
+            let text = match self {
+                TraceId::Hex(text) => text.to_owned(),
+                TraceId::Bytes(bytes) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            };
+            format!(
+                "traceId must be 32 hex digits, got {:?} ({} characters)",
+                truncate(&text),
+                text.chars().count()
+            )
+        })
+    }
+}
+
+/// The attributes a reader kept from one span, in input order.
+pub(crate) type KeptAttributes<'de> = Vec<(Key, Scalar<'de>)>;
+
 /// What a span turned out to be.
 #[derive(Debug)]
 pub enum Extracted<'a> {
@@ -73,7 +107,7 @@ pub enum Extracted<'a> {
 /// Reads the attributes that matter. `trace_id` is validated only for keyed spans, so that
 /// non-messaging spans cost nothing but the attribute scan.
 pub fn extract<'a>(
-    trace_id: &'a str,
+    trace_id: TraceId<'_>,
     start_ns: i64,
     end_ns: i64,
     attributes: impl Iterator<Item = (Key, &'a Scalar<'a>)>,
@@ -143,13 +177,7 @@ pub fn extract<'a>(
             crate::columns::MAX_SEQ
         ));
     }
-    let Some(trace_bits) = trace_id_bits(trace_id) else {
-        return Err(format!(
-            "traceId must be 32 hex digits, got {:?} ({} characters)",
-            truncate(trace_id),
-            trace_id.chars().count()
-        ));
-    };
+    let trace_bits = trace_id.bits()?;
     if producer.contains('\0') || stream.contains('\0') {
         return Err("producer id and stream must not contain NUL characters".to_owned());
     }
@@ -280,7 +308,7 @@ mod tests {
         trace: &'a str,
         attrs: &'a [(&'a str, Scalar<'a>)],
     ) -> Result<Extracted<'a>, String> {
-        extract(trace, 1, 2, keyed(attrs))
+        extract(TraceId::Hex(trace), 1, 2, keyed(attrs))
     }
 
     fn s(v: &str) -> Scalar<'_> {
@@ -335,7 +363,7 @@ mod tests {
             ]
         };
         let err = |attrs: Vec<(&'static str, Scalar<'static>)>, trace: &'static str| match extract(
-            trace,
+            TraceId::Hex(trace),
             1,
             2,
             keyed(&attrs),
@@ -365,5 +393,10 @@ mod tests {
         assert_eq!(trace_id_bits(&TRACE[1..]), None);
         assert_eq!(trace_id_bits(&format!("{}g", &TRACE[1..])), None);
         assert_eq!(trace_id_bits(&format!("{}é", &TRACE[2..])), None);
+        assert_eq!(TraceId::Bytes(&bits.to_be_bytes()).bits(), Ok(bits));
+        assert_eq!(
+            TraceId::Bytes(&[0x4b, 0xf9, 0x2f]).bits(),
+            Err(r#"traceId must be 32 hex digits, got "4bf92f" (6 characters)"#.to_owned())
+        );
     }
 }

@@ -8,13 +8,13 @@ use std::borrow::Cow;
 use std::fmt;
 
 use super::chunk::ChunkOutput;
-use super::extract::{Extracted, Key, Scalar, extract, known_key};
+use super::extract::{Extracted, KeptAttributes, Key, Scalar, TraceId, extract, known_key};
 
 /// Streams an `ExportTraceServiceRequest` into the columns: no request, span or attribute
 /// list is ever built, and only the attributes the analyzer reads are kept (in `scratch`).
 struct RequestSeed<'o, 's, 'de> {
     out: &'o mut ChunkOutput,
-    scratch: &'s mut Vec<(Key, Scalar<'de>)>,
+    scratch: &'s mut KeptAttributes<'de>,
     line: u64,
 }
 
@@ -54,12 +54,7 @@ enum Level {
 }
 
 /// A list of objects at one level; each is visited in place.
-struct Each<'o, 's, 'de>(
-    Level,
-    &'o mut ChunkOutput,
-    &'s mut Vec<(Key, Scalar<'de>)>,
-    u64,
-);
+struct Each<'o, 's, 'de>(Level, &'o mut ChunkOutput, &'s mut KeptAttributes<'de>, u64);
 
 impl<'de> DeserializeSeed<'de> for Each<'_, '_, 'de> {
     type Value = ();
@@ -84,12 +79,7 @@ impl<'de> Visitor<'de> for Each<'_, '_, 'de> {
 }
 
 /// One object of a list: a resource's or scope's spans are descended into, a span is taken.
-struct One<'o, 's, 'de>(
-    Level,
-    &'o mut ChunkOutput,
-    &'s mut Vec<(Key, Scalar<'de>)>,
-    u64,
-);
+struct One<'o, 's, 'de>(Level, &'o mut ChunkOutput, &'s mut KeptAttributes<'de>, u64);
 
 impl<'de> DeserializeSeed<'de> for One<'_, '_, 'de> {
     type Value = ();
@@ -144,7 +134,7 @@ impl<'de> Visitor<'de> for One<'_, '_, 'de> {
 }
 
 /// A span's attribute list: keeps the ones the analyzer reads, as `(Key, value)`.
-struct Attributes<'s, 'de>(&'s mut Vec<(Key, Scalar<'de>)>);
+struct Attributes<'s, 'de>(&'s mut KeptAttributes<'de>);
 
 impl<'de> DeserializeSeed<'de> for Attributes<'_, 'de> {
     type Value = ();
@@ -283,7 +273,7 @@ pub fn parse_line<'de>(
     line: &'de [u8],
     line_no: u64,
     out: &mut ChunkOutput,
-    scratch: &mut Vec<(Key, Scalar<'de>)>,
+    scratch: &mut KeptAttributes<'de>,
 ) -> Result<(), String> {
     parse_line_with(line, line_no, out, scratch, true)
 }
@@ -293,7 +283,7 @@ fn parse_line_with<'de>(
     line: &'de [u8],
     line_no: u64,
     out: &mut ChunkOutput,
-    scratch: &mut Vec<(Key, Scalar<'de>)>,
+    scratch: &mut KeptAttributes<'de>,
     fast: bool,
 ) -> Result<(), String> {
     // Counts of a line that turns out bad must not stay: parse into a fresh output first
@@ -376,7 +366,12 @@ pub(super) fn take_span<'de>(
         Some(Scalar::Str(s)) => s.as_ref(),
         _ => "",
     };
-    match extract(trace_id, start, end, values.iter().map(|(k, v)| (*k, v))) {
+    match extract(
+        TraceId::Hex(trace_id),
+        start,
+        end,
+        values.iter().map(|(k, v)| (*k, v)),
+    ) {
         Ok(Extracted::Other) => {
             out.telemetry_report(name, values);
             Ok(())

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::io::Read;
 
 use super::chunk::ChunkOutput;
-use super::extract::{Extracted, Key, Scalar, extract, known_key};
+use super::extract::{Extracted, KeptAttributes, Scalar, TraceId, extract, known_key};
 use super::files::read_full;
 
 /// Largest record accepted: a length beyond it means the framing is broken.
@@ -63,16 +63,6 @@ pub fn read(mut input: impl Read, out: &mut ChunkOutput) {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    s
-}
-
 fn take(request: ExportTraceServiceRequest, offset: u64, out: &mut ChunkOutput) {
     out.stats.records += 1;
     for rs in request.resource_spans {
@@ -82,7 +72,7 @@ fn take(request: ExportTraceServiceRequest, offset: u64, out: &mut ChunkOutput) 
                 let start = i64::try_from(span.start_time_unix_nano).unwrap_or(i64::MAX);
                 let end = i64::try_from(span.end_time_unix_nano).unwrap_or(i64::MAX);
                 out.observe_window(start, end);
-                let values: Vec<(Key, Scalar<'_>)> = span
+                let values: KeptAttributes<'_> = span
                     .attributes
                     .iter()
                     .filter_map(|kv| {
@@ -97,8 +87,8 @@ fn take(request: ExportTraceServiceRequest, offset: u64, out: &mut ChunkOutput) 
                         Some((key, v))
                     })
                     .collect();
-                let trace_id = hex(&span.trace_id);
-                let result = extract(&trace_id, start, end, values.iter().map(|(k, v)| (*k, v)));
+                let trace_id = TraceId::Bytes(&span.trace_id);
+                let result = extract(trace_id, start, end, values.iter().map(|(k, v)| (*k, v)));
                 match result {
                     Ok(Extracted::Other) => out.telemetry_report(&span.name, &values),
                     Ok(Extracted::Unkeyed) => out.stats.messaging_spans += 1,

@@ -11,7 +11,7 @@ use memchr::memchr2;
 use std::borrow::Cow;
 
 use super::chunk::ChunkOutput;
-use super::extract::{Key, Scalar, known_key};
+use super::extract::{KeptAttributes, Scalar, known_key};
 use super::otlp_json::take_span;
 
 /// Not on the fast path: the serde reader decides (and explains).
@@ -249,7 +249,7 @@ impl<'de> Scanner<'de> {
     }
 
     /// A span's attributes: the ones the analyzer reads go to `scratch`.
-    fn attributes(&mut self, scratch: &mut Vec<(Key, Scalar<'de>)>) -> Scan<()> {
+    fn attributes(&mut self, scratch: &mut KeptAttributes<'de>) -> Scan<()> {
         self.array(|s| {
             let at = s.pos;
             if let Some((key, value)) = s.compact_attribute() {
@@ -338,7 +338,7 @@ impl<'de> Scanner<'de> {
     fn span(
         &mut self,
         out: &mut ChunkOutput,
-        scratch: &mut Vec<(Key, Scalar<'de>)>,
+        scratch: &mut KeptAttributes<'de>,
         line: u64,
     ) -> Scan<()> {
         scratch.clear();
@@ -368,7 +368,7 @@ pub(super) fn scan_line<'de>(
     text: &'de str,
     line: u64,
     out: &mut ChunkOutput,
-    scratch: &mut Vec<(Key, Scalar<'de>)>,
+    scratch: &mut KeptAttributes<'de>,
 ) -> Scan<bool> {
     let mut s = Scanner { text, pos: 0 };
     let mut saw = false;
