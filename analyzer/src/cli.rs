@@ -58,6 +58,11 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub grace: Duration,
 
+    /// End the trace window here instead of at the latest end among the messaging spans read:
+    /// an RFC 3339 time (2026-12-01T10:00:00Z) or ns since the epoch.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<i64>,
+
     /// Exit with status 2 if any record is malformed (the report is still written).
     #[arg(long)]
     pub strict: bool,
@@ -106,10 +111,27 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             ));
         }
     };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("{s:?} is not a valid duration"));
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("{s:?} is not a valid duration (negative, or beyond any clock)"))
+}
+
+/// An RFC 3339 time, or a number of ns since the epoch, as ns since the epoch.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    if let Ok(ns) = s.parse::<i64>() {
+        return if ns >= 0 {
+            Ok(ns)
+        } else {
+            Err(format!("{s:?} is before 1970"))
+        };
     }
-    Ok(Duration::from_secs_f64(secs))
+    let t = humantime::parse_rfc3339_weak(s).map_err(|e| {
+        format!("{s:?} is not a time ({e}): use RFC 3339, e.g. 2026-12-01T10:00:00Z, or ns since the epoch")
+    })?;
+    t.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_nanos()).ok())
+        .ok_or_else(|| format!("{s:?} is outside 1970-2262"))
 }
 
 #[cfg(test)]
@@ -124,5 +146,24 @@ mod tests {
         assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("3 days").is_err());
+        assert!(
+            parse_duration("99999999999999999999999").is_err(),
+            "no panic"
+        );
+        assert!(parse_duration("1e300h").is_err());
+    }
+
+    #[test]
+    fn times_are_rfc3339_or_nanoseconds() {
+        assert_eq!(
+            parse_time("1700000000000000000"),
+            Ok(1_700_000_000_000_000_000)
+        );
+        assert_eq!(
+            parse_time("2023-11-14T22:13:20Z"),
+            Ok(1_700_000_000_000_000_000)
+        );
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("-5").is_err());
     }
 }

@@ -10,8 +10,9 @@
 //!
 //! ## Concepts
 //!
-//! - [`input`] reads files in parallel pieces straight into [`columns::SpanColumns`]; every
-//!   record it cannot use is named (file:line) in the report, never dropped silently.
+//! - [`input`] reads files with [`mqtrace_reader`] in parallel pieces into one frame of
+//!   keyed spans; every record it cannot use is named (file:line) in the report, never
+//!   dropped silently.
 //! - [`findings`] holds the verdicts as polars lazy plans on integer keys, collected once.
 //! - [`report`] renders SPEC §6's JSON, a terminal table, CSV or Parquet.
 //!
@@ -31,7 +32,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod columns;
 pub mod error;
 pub mod findings;
 pub mod input;
@@ -56,6 +56,9 @@ pub struct Options {
     pub streams: Vec<String>,
     /// Only findings of these groups, plus message-level findings (all when empty).
     pub groups: Vec<String>,
+    /// The end of the trace window, ns since the epoch (default: the latest end among the
+    /// messaging spans read).
+    pub until: Option<i64>,
     /// Print how long reading and analysing took to standard error.
     pub timings: bool,
 }
@@ -66,6 +69,7 @@ impl Default for Options {
             grace: DEFAULT_GRACE,
             streams: Vec::new(),
             groups: Vec::new(),
+            until: None,
             timings: false,
         }
     }
@@ -93,8 +97,9 @@ pub fn analyze(
             col("stream").is_in(lit(Series::new("keep".into(), keep)).implode(false), false),
         );
     }
+    let window = report::Window::new(&loaded.stats, options.until);
     let passing = findings::Passing {
-        window_end_ns: loaded.stats.window_end.unwrap_or(0),
+        window_end_ns: window.end_unix_nano,
         grace_ns: i64::try_from(options.grace.as_nanos()).unwrap_or(i64::MAX),
     };
     let collected = findings::find(spans, passing)?;
@@ -108,6 +113,7 @@ pub fn analyze(
     }
     let mut report = Report::new(
         loaded.stats,
+        window,
         &streams,
         &groups,
         &partitions,

@@ -9,6 +9,7 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use cli::{AnalyzeArgs, Cli, Command, OutputFormat};
+use mqtrace_analyzer::report::printable;
 use mqtrace_analyzer::{Options, Report, analyze, input};
 use polars::prelude::*;
 
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("mqtrace: error: {e:#}");
+            eprintln!("mqtrace: error: {}", printable(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }
@@ -95,30 +96,38 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         bail!("--format parquet writes binary data: give --output FILE");
     }
     let files = input::discover(&args.paths)?;
+    if let Some(output) = &args.output {
+        refuse_to_overwrite_input(output, &files)?;
+    }
     let bar = progress_bar(&files, args.no_progress);
     let options = Options {
         grace: args.grace,
         streams: args.streams.clone(),
         groups: args.groups.clone(),
+        until: args.until,
         timings: args.timings,
     };
     let report = analyze(&files, &options, &|n| bar.inc(n))?;
     bar.finish_and_clear();
 
     write_report(&report, &args)?;
-    if args.strict && !report.input.malformed.is_empty() {
+    let first = report
+        .input
+        .malformed
+        .first()
+        .map(|m| printable(&m.to_string()).into_owned())
+        .unwrap_or_default();
+    if args.strict && report.input.malformed_total > 0 {
         eprintln!(
-            "mqtrace: {} malformed record(s), first: {} (--strict)",
-            report.input.malformed.len(),
-            report.input.malformed[0]
+            "mqtrace: {} malformed record(s), first: {first} (--strict)",
+            report.input.malformed_total
         );
         return Ok(ExitCode::from(2));
     }
-    if !report.input.malformed.is_empty() && args.format != OutputFormat::Table {
+    if report.input.malformed_total > 0 && args.format != OutputFormat::Table {
         eprintln!(
-            "mqtrace: skipped {} malformed record(s), first: {}",
-            report.input.malformed.len(),
-            report.input.malformed[0]
+            "mqtrace: skipped {} malformed record(s), first: {first}",
+            report.input.malformed_total
         );
     }
     Ok(if report.has_problems() {
@@ -126,6 +135,25 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--output` naming one of the inputs would overwrite the traces with the report.
+fn refuse_to_overwrite_input(
+    output: &std::path::Path,
+    files: &[input::InputFile],
+) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(output) else {
+        return Ok(()); // a new file
+    };
+    if files.iter().any(|f| f.id == (meta.dev(), meta.ino())) {
+        bail!(
+            "--output {} is one of the input files: the report would overwrite the traces; \
+             write it elsewhere",
+            output.display()
+        );
+    }
+    Ok(())
 }
 
 fn write_report(report: &Report, args: &AnalyzeArgs) -> anyhow::Result<()> {
@@ -144,11 +172,11 @@ fn write_report(report: &Report, args: &AnalyzeArgs) -> anyhow::Result<()> {
             out.write_all(b"\n")?;
         }
         OutputFormat::Csv => {
-            let mut df = report.findings_frame(false)?;
+            let mut df = report.findings_frame(false, true)?;
             CsvWriter::new(&mut out).finish(&mut df)?;
         }
         OutputFormat::Parquet => {
-            let mut df = report.findings_frame(true)?;
+            let mut df = report.findings_frame(true, false)?;
             ParquetWriter::new(&mut out).finish(&mut df)?;
         }
     }

@@ -91,7 +91,7 @@ pub fn unobserved(messages: LazyFrame) -> PolarsResult<LazyFrame> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::columns::message_key;
+    use mqtrace_reader::columns::message_key;
 
     fn messages(rows: &[(u32, i64)]) -> LazyFrame {
         let msg: Vec<u64> = rows.iter().map(|(s, q)| message_key(*s, *q)).collect();

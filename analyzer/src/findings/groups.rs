@@ -4,7 +4,7 @@
 use polars::prelude::*;
 
 use super::messages::{POSITIONS, count, distinct_where, first_when, is_stage, lost_at_produce};
-use crate::columns::{outcome, stage};
+use mqtrace_reader::columns::{outcome, stage};
 
 /// When a span's end counts as "long ago": `window_end - grace`.
 #[derive(Clone, Copy, Debug)]
@@ -317,16 +317,18 @@ pub fn pair_findings(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::columns::{Dictionaries, SpanColumns, SpanRow};
+    use mqtrace_reader::columns::{Dictionaries, SpanColumns, SpanRow};
+    use mqtrace_vocab::Stage;
+    use std::borrow::Cow;
 
     fn delivery<'a>(seq: i64, group: &'a str, position: Option<&'a str>) -> SpanRow<'a> {
         SpanRow {
             producer_id: "p",
             stream: "orders",
             seq,
-            stage: stage::DELIVER,
-            group: Some(group),
-            position,
+            stage: Stage::Deliver,
+            group: Some(Cow::Borrowed(group)),
+            position: position.map(Cow::Borrowed),
             trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
             ..SpanRow::default()
         }
@@ -345,7 +347,7 @@ mod tests {
             delivery(2, "g1", None),
             delivery(2, "g1", None),
             SpanRow {
-                stage: stage::CONSUME_ACK,
+                stage: Stage::ConsumeAck,
                 outcome: Some(outcome::ACK),
                 position: None,
                 ..delivery(1, "g1", None)
@@ -354,10 +356,14 @@ mod tests {
             columns.push(row);
         }
         columns.remap_into(&mut Dictionaries::default());
-        let activity = group_activity(columns.into_frame().expect("frame").lazy())
-            .sort(["msg", "group"], SortMultipleOptions::default())
-            .collect()
-            .expect("plan");
+        let activity = group_activity(
+            crate::input::frame(columns.into_parts())
+                .expect("frame")
+                .lazy(),
+        )
+        .sort(["msg", "group"], SortMultipleOptions::default())
+        .collect()
+        .expect("plan");
         let get = |name: &str| -> Vec<Option<u32>> {
             activity
                 .column(name)

@@ -2,7 +2,7 @@
 
 use polars::prelude::*;
 
-use crate::columns::{outcome, stage};
+use mqtrace_reader::columns::{outcome, stage};
 
 pub(crate) fn is_stage(s: u8) -> Expr {
     col("stage").eq(lit(s))

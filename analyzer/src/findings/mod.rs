@@ -34,7 +34,7 @@ fn positions_text() -> Expr {
         .otherwise(joined)
 }
 
-/// Every finding of `spans` (the frame built by [`crate::columns::SpanColumns`]).
+/// Every finding of `spans` (the frame built by [`crate::input::frame`]).
 pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
     let messages = messages(spans.clone()).cache();
     let per_message = message_findings(messages.clone())?;
@@ -70,7 +70,7 @@ pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
     .cache();
     // Joined on the message key: one integer, not (stream, seq).
     let findings = findings.with_column(
-        (col("stream").cast(DataType::UInt64) * lit(1u64 << crate::columns::SEQ_BITS)
+        (col("stream").cast(DataType::UInt64) * lit(1u64 << mqtrace_vocab::keys::SEQ_BITS)
             + col("seq").cast(DataType::UInt64))
         .alias("msg"),
     );

@@ -1,14 +1,16 @@
 //! The report: SPEC §6's JSON, and the same content as a terminal table, CSV or Parquet.
 
 mod table;
+mod text;
 
 pub use table::render_table;
+pub use text::printable;
 
 use polars::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-use crate::input::{InputStats, Malformed, TelemetryHealth};
+use crate::input::{InputStats, Malformed, TelemetryHealth, WindowEdge};
 
 /// Every kind/stage pair the analyzer can report, in the order summaries list them.
 pub const FINDING_KEYS: [&str; 9] = [
@@ -57,6 +59,21 @@ impl Finding {
         }
     }
 
+    /// The same finding with control characters in its text escaped (for text outputs).
+    pub fn printable(&self) -> Finding {
+        let p = |s: &str| printable(s).into_owned();
+        Finding {
+            producer_id: p(&self.producer_id),
+            stream: p(&self.stream),
+            consumer_group: self.consumer_group.as_deref().map(p),
+            message_id: p(&self.message_id),
+            partition: self.partition.as_deref().map(p),
+            trace_ids: self.trace_ids.iter().map(|t| p(t)).collect(),
+            evidence: p(&self.evidence),
+            ..self.clone()
+        }
+    }
+
     /// A loss, a duplicate or an unobserved seq: what makes the exit status 1.
     pub fn is_problem(&self) -> bool {
         matches!(self.kind.as_str(), "lost" | "duplicate" | "unobserved")
@@ -74,17 +91,51 @@ pub struct InputSection {
     pub spans: u64,
     /// Messaging spans.
     pub messaging_spans: u64,
-    /// Records and spans that could not be used.
+    /// Records and spans that could not be used, all counted.
+    pub malformed_total: u64,
+    /// The first of them per file, and a note per file of how many more there were.
     pub malformed: Vec<Malformed>,
 }
 
-/// The `window` section.
-#[derive(Clone, Copy, Debug, Serialize)]
+/// The `window` section: from the earliest start to the latest end among the messaging
+/// spans read (SPEC §4), or to `--until`.
+#[derive(Clone, Debug, Serialize)]
 pub struct Window {
-    /// Earliest span start, ns since the epoch.
+    /// Earliest messaging span start, ns since the epoch.
     pub start_unix_nano: i64,
-    /// Latest span end, ns since the epoch.
+    /// The end of the window, ns since the epoch.
     pub end_unix_nano: i64,
+    /// What set the end: the span that ended last (so that a host whose clock runs ahead
+    /// shows), or `--until`.
+    pub end_set_by: WindowEnd,
+}
+
+/// What set the end of the window.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum WindowEnd {
+    /// The messaging span that ended last.
+    Span(WindowEdge),
+    /// The `--until` option.
+    Until,
+    /// No messaging span had an end time.
+    Nothing,
+}
+
+impl Window {
+    /// The window of `stats`, ending at `until` when given.
+    pub fn new(stats: &InputStats, until: Option<i64>) -> Window {
+        let (end_unix_nano, end_set_by) = match (until, &stats.window_end) {
+            (Some(t), _) => (t, WindowEnd::Until),
+            (None, Some(edge)) => (edge.end_unix_nano, WindowEnd::Span(edge.clone())),
+            (None, None) => (0, WindowEnd::Nothing),
+        };
+        Window {
+            start_unix_nano: stats.window_start.unwrap_or(0),
+            end_unix_nano,
+            end_set_by,
+        }
+    }
 }
 
 /// The `summary` section.
@@ -149,6 +200,7 @@ impl Report {
     /// Assembles the report from the collected findings and the input's counts.
     pub fn new(
         stats: InputStats,
+        window: Window,
         streams: &[(String, String)],
         groups: &[String],
         partitions: &[String],
@@ -167,18 +219,16 @@ impl Report {
             ))
         });
         Ok(Report {
-            schema: mqtrace::names::REPORT_SCHEMA,
+            schema: mqtrace_vocab::REPORT_SCHEMA,
             input: InputSection {
                 files: stats.files,
                 records: stats.records,
                 spans: stats.spans,
                 messaging_spans: stats.messaging_spans,
+                malformed_total: stats.malformed_total,
                 malformed: stats.malformed,
             },
-            window: Window {
-                start_unix_nano: stats.window_start.unwrap_or(0),
-                end_unix_nano: stats.window_end.unwrap_or(0),
-            },
+            window,
             summary: Summary {
                 streams: streams.len() as u64,
                 messages,
@@ -197,8 +247,20 @@ impl Report {
     }
 
     /// The findings as a frame with names (for CSV and Parquet).
-    pub fn findings_frame(&self, trace_ids_as_list: bool) -> PolarsResult<DataFrame> {
-        let f = &self.findings;
+    /// With `escape_text`, control characters in the text are escaped (CSV is read by people
+    /// too); Parquet keeps the values exact.
+    pub fn findings_frame(
+        &self,
+        trace_ids_as_list: bool,
+        escape_text: bool,
+    ) -> PolarsResult<DataFrame> {
+        let escaped: Vec<Finding>;
+        let f = if escape_text {
+            escaped = self.findings.iter().map(Finding::printable).collect();
+            &escaped
+        } else {
+            &self.findings
+        };
         let trace_ids: Column = if trace_ids_as_list {
             let lists: Vec<Series> = f
                 .iter()
@@ -348,7 +410,12 @@ fn findings_from_frame(
         let ids: Vec<String> = match trace_ids.get_as_series(i) {
             Some(s) => s
                 .i128()
-                .map(|s| s.iter().flatten().map(crate::columns::trace_hex).collect())
+                .map(|s| {
+                    s.iter()
+                        .flatten()
+                        .map(mqtrace_reader::columns::trace_hex)
+                        .collect()
+                })
                 .unwrap_or_default(),
             None => Vec::new(),
         };

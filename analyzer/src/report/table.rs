@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::{FINDING_KEYS, Report};
+use super::text::printable;
+use super::{FINDING_KEYS, Report, WindowEnd};
 
 fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -19,6 +20,7 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
                 out.push_str("  ");
             }
             first = false;
+            let cell = printable(cell);
             let _ = write!(out, "{cell:<w$}");
         }
         let trimmed = out.trim_end_matches(' ').len();
@@ -45,6 +47,19 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
         report.summary.messages,
         report.summary.streams
     );
+    match &report.window.end_set_by {
+        WindowEnd::Span(edge) => {
+            let _ = writeln!(
+                out,
+                "window ends with span {:?} of trace {} ({})",
+                printable(&edge.name),
+                printable(&edge.trace_id),
+                printable(&edge.at.to_string())
+            );
+        }
+        WindowEnd::Until => out.push_str("window ends at --until\n"),
+        WindowEnd::Nothing => {}
+    }
     let t = &report.summary.telemetry;
     if t.reports > 0 {
         let _ = writeln!(
@@ -53,14 +68,14 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
             t.dropped_spans, t.reports, t.final_reports
         );
     }
-    if !input.malformed.is_empty() {
+    if input.malformed_total > 0 {
         let _ = writeln!(
             out,
             "\nskipped {} malformed record(s):",
-            input.malformed.len()
+            input.malformed_total
         );
         for m in input.malformed.iter().take(max_rows) {
-            let _ = writeln!(out, "  {m}");
+            let _ = writeln!(out, "  {}", printable(&m.to_string()));
         }
         if input.malformed.len() > max_rows {
             let _ = writeln!(out, "  … and {} more", input.malformed.len() - max_rows);

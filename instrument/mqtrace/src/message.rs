@@ -45,58 +45,7 @@ impl fmt::Display for MessageKey {
     }
 }
 
-macro_rules! outcome_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $s:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        #[non_exhaustive]
-        pub enum $name { $($(#[$vdoc])* $variant),+ }
-
-        impl $name {
-            /// The `mqtrace.outcome` value.
-            pub const fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $s),+ }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-outcome_enum! {
-    /// The broker's answer to one send attempt (`store_ack`'s `mqtrace.outcome`).
-    StoreOutcome {
-        /// Stored: a confirm, a successful delivery report, a PubAck.
-        Ok => "ok",
-        /// The broker refused it (nack, returned as unroutable).
-        Nack => "nack",
-        /// The attempt failed with an error.
-        Error => "error",
-        /// No answer in time: the message may or may not be stored.
-        Timeout => "timeout",
-    }
-}
-
-outcome_enum! {
-    /// How the consumer settled one delivery (`consume_ack`'s `mqtrace.outcome`).
-    SettleOutcome {
-        /// Processed and acknowledged.
-        Ack => "ack",
-        /// Negatively acknowledged: the broker may deliver it again.
-        Nack => "nack",
-        /// Rejected: the broker will not deliver it again (or dead-letters it).
-        Reject => "reject",
-        /// An idempotent consumer recognised a copy it had already processed and acked it
-        /// without processing it again.
-        SkipDuplicate => "skip_duplicate",
-        /// Settling failed.
-        Error => "error",
-    }
-}
+pub use mqtrace_vocab::{SettleOutcome, StoreOutcome};
 
 #[cfg(test)]
 mod tests {

@@ -380,7 +380,10 @@ impl PendingAck {
         }
         let mut span = rec
             .tracer
-            .span_builder(span_name("store_ack", &m.destination))
+            .span_builder(span_name(
+                crate::names::Stage::StoreAck.as_str(),
+                &m.destination,
+            ))
             .with_kind(SpanKind::Internal)
             .with_start_time(self.since)
             .with_attributes(attrs)

@@ -13,7 +13,7 @@
 //! assert_eq!(t.span_count(), 4);
 //! ```
 
-use mqtrace::names::attr;
+use mqtrace_vocab::attr;
 use std::fmt::Write as _;
 
 /// A host's clock: an offset from the scenario's clock, ns (skewed hosts).

@@ -4,24 +4,24 @@
 //! does not read is skipped without building anything.
 //!
 //! It answers only "this line is well-formed and here are its spans" or "not on the fast
-//! path": any surprise (an escaped key, a missing field, bad JSON) sends the line to the
-//! serde reader in [`super::otlp_json`], which gives the precise reason.
+//! path": any surprise (an escaped key, a missing or repeated field, bad JSON) sends the line
+//! to the serde reader, which gives the precise reason. It must never accept what serde_json
+//! rejects, nor read a value differently: strings' escapes and numbers' grammar are checked
+//! as serde_json checks them, scalars are classified by serde_json itself, and a fuzz target
+//! (`fuzz/fuzz_targets/json_line.rs`) holds the two readers to the same answers.
 
 use memchr::memchr2;
+use mqtrace_vocab::limits::MAX_JSON_DEPTH;
 use std::borrow::Cow;
 
-use super::chunk::ChunkOutput;
-use super::extract::{KeptAttributes, Scalar, known_key};
-use super::otlp_json::take_span;
+use crate::attrs::{AnyField, AnyFields, KeptAttributes, Scalar, TraceId, known_key};
+use crate::sink::{Nanos, SpanIn, SpanSink};
 
 /// Not on the fast path: the serde reader decides (and explains).
 #[derive(Debug)]
 pub(super) struct Fallback;
 
 type Scan<T> = Result<T, Fallback>;
-
-/// How deep skipped values may nest (serde_json's own limit).
-const MAX_DEPTH: u32 = 128;
 
 struct Scanner<'de> {
     text: &'de str,
@@ -57,7 +57,10 @@ impl<'de> Scanner<'de> {
         }
     }
 
-    /// The raw contents of the string at the cursor and whether it holds escapes.
+    /// The raw contents of the string at the cursor and whether it holds escapes; each
+    /// escape is checked as serde_json checks one it skips (`\uXXXX` with four hex digits;
+    /// surrogates are checked where the string is decoded). Raw control characters never
+    /// reach here: a line holding any goes to serde.
     fn raw_string(&mut self) -> Scan<(usize, usize, bool)> {
         self.eat(b'"')?;
         let b = self.bytes();
@@ -73,7 +76,17 @@ impl<'de> Scanner<'de> {
                 return Ok((start, hit, escaped));
             }
             escaped = true;
-            at = hit + 2; // the escaped character is never the closing quote
+            at = match b.get(hit + 1) {
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => hit + 2,
+                Some(b'u') => {
+                    let digits = b.get(hit + 2..hit + 6).ok_or(Fallback)?;
+                    if !digits.iter().all(u8::is_ascii_hexdigit) {
+                        return Err(Fallback);
+                    }
+                    hit + 6
+                }
+                _ => return Err(Fallback),
+            };
         }
     }
 
@@ -152,23 +165,53 @@ impl<'de> Scanner<'de> {
         }
     }
 
-    /// The text of the number at the cursor (checked by the caller's parse, or by
-    /// [`Self::skip`]'s).
+    /// The text of the number at the cursor, checked against JSON's grammar
+    /// (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, as serde_json checks it).
     fn number(&mut self) -> Scan<&'de str> {
         let b = self.bytes();
         let start = self.pos;
-        while let Some(c) = b.get(self.pos) {
-            if !matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') {
-                break;
+        let mut at = start;
+        let digits = |at: &mut usize| {
+            let from = *at;
+            while b.get(*at).is_some_and(u8::is_ascii_digit) {
+                *at += 1;
             }
-            self.pos += 1;
+            *at > from
+        };
+        if b.get(at) == Some(&b'-') {
+            at += 1;
         }
-        self.text.get(start..self.pos).ok_or(Fallback)
+        match b.get(at) {
+            Some(b'0') => at += 1,
+            Some(b'1'..=b'9') => {
+                digits(&mut at);
+            }
+            _ => return Err(Fallback),
+        }
+        if b.get(at) == Some(&b'.') {
+            at += 1;
+            if !digits(&mut at) {
+                return Err(Fallback);
+            }
+        }
+        if matches!(b.get(at), Some(b'e' | b'E')) {
+            at += 1;
+            if matches!(b.get(at), Some(b'+' | b'-')) {
+                at += 1;
+            }
+            if !digits(&mut at) {
+                return Err(Fallback);
+            }
+        }
+        // A digit right after `0` (`01`) is not part of this number: the caller's next
+        // token check rejects it.
+        self.pos = at;
+        self.text.get(start..at).ok_or(Fallback)
     }
 
     /// Skips one value of any kind, checking that it is well-formed.
     fn skip(&mut self, depth: u32) -> Scan<()> {
-        if depth > MAX_DEPTH {
+        if depth > MAX_JSON_DEPTH {
             return Err(Fallback);
         }
         match self.peek()? {
@@ -178,10 +221,8 @@ impl<'de> Scanner<'de> {
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
-            b'-' | b'0'..=b'9' => {
-                let n = self.number()?;
-                n.parse::<f64>().map(drop).map_err(|_| Fallback)
-            }
+            // Skipped numbers are not range-checked, by serde_json either (`1e400` passes).
+            b'-' | b'0'..=b'9' => self.number().map(drop),
             _ => Err(Fallback),
         }
     }
@@ -199,14 +240,11 @@ impl<'de> Scanner<'de> {
                 Scalar::Bool(false)
             }
             b'-' | b'0'..=b'9' => {
+                // Rare in OTLP JSON (it writes 64-bit ints as strings): serde_json decides
+                // what the number is, so that both readers agree (`-0` is a double, `1e400`
+                // out of range).
                 let n = self.number()?;
-                match n.parse::<i64>() {
-                    Ok(i) => Scalar::Int(i),
-                    Err(_) => match n.parse::<u64>() {
-                        Ok(_) => Scalar::Other, // beyond i64, as serde's reader has it
-                        Err(_) => Scalar::Double(n.parse::<f64>().map_err(|_| Fallback)?),
-                    },
-                }
+                serde_json::from_str::<Scalar<'de>>(n).map_err(|_| Fallback)?
             }
             _ => {
                 self.skip(0)?;
@@ -215,37 +253,25 @@ impl<'de> Scanner<'de> {
         })
     }
 
-    /// An `AnyValue` object, with the precedence of the serde reader's `into_scalar`.
+    /// An `AnyValue` object, with the precedence of the serde reader's; a field written
+    /// `null` is absent, a repeated field leaves the fast path.
     fn any_value(&mut self) -> Scan<Scalar<'de>> {
-        let (mut string, mut int, mut boolean, mut double) = (None, None, None, None);
+        let mut fields = AnyFields::default();
+        let mut seen = [false; 4];
         self.object(|s, key| {
-            match key {
-                b"stringValue" => string = Some(s.scalar()?),
-                b"intValue" => int = Some(s.scalar()?),
-                b"boolValue" => boolean = Some(s.scalar()?),
-                b"doubleValue" => double = Some(s.scalar()?),
-                _ => s.skip(1)?,
+            let Some(field) = AnyField::of(key) else {
+                return s.skip(1);
+            };
+            if std::mem::replace(&mut seen[field as usize], true) {
+                return Err(Fallback);
             }
+            if s.peek()? == b'n' {
+                return s.literal(b"null");
+            }
+            fields.set(field, s.scalar()?);
             Ok(())
         })?;
-        Ok(if let Some(v) = string {
-            match v {
-                Scalar::Str(s) => Scalar::Str(s),
-                _ => Scalar::Other,
-            }
-        } else if let Some(v) = int {
-            match v {
-                Scalar::Str(s) => Scalar::IntText(s),
-                Scalar::Int(i) => Scalar::Int(i),
-                _ => Scalar::Other,
-            }
-        } else if let Some(v) = boolean {
-            v
-        } else if let Some(v) = double {
-            v
-        } else {
-            Scalar::Other
-        })
+        Ok(fields.into_scalar())
     }
 
     /// A span's attributes: the ones the analyzer reads go to `scratch`.
@@ -259,17 +285,24 @@ impl<'de> Scanner<'de> {
                 return Ok(());
             }
             s.pos = at;
-            let (mut key, mut value) = (None, None);
+            let (mut key, mut value, mut seen_value) = (None, None, false);
             s.object(|s, field| {
                 match field {
-                    b"key" => key = Some(s.string()?),
+                    b"key" => {
+                        if key.replace(s.string()?).is_some() {
+                            return Err(Fallback);
+                        }
+                    }
                     b"value" => {
-                        value = Some(if s.peek()? == b'n' {
+                        if std::mem::replace(&mut seen_value, true) {
+                            return Err(Fallback);
+                        }
+                        value = if s.peek()? == b'n' {
                             s.literal(b"null")?;
-                            Scalar::Other
+                            None
                         } else {
-                            s.any_value()?
-                        })
+                            Some(s.any_value()?)
+                        }
                     }
                     _ => s.skip(1)?,
                 }
@@ -318,16 +351,7 @@ impl<'de> Scanner<'de> {
                 at += 1;
                 Scalar::IntText(Cow::Borrowed(plain(&mut at)?))
             }
-            "intValue" | "doubleValue" | "boolValue" => {
-                self.pos = at;
-                let v = self.scalar().ok()?;
-                at = self.pos;
-                match (kind, v) {
-                    ("intValue", v @ (Scalar::Int(_) | Scalar::Other)) => v,
-                    ("intValue", _) => Scalar::Other,
-                    (_, v) => v,
-                }
-            }
+            // Anything else (a number, a space before the value, `null`): the general path.
             _ => return None,
         };
         expect(&mut at, b"}}")?;
@@ -335,39 +359,59 @@ impl<'de> Scanner<'de> {
         Some((key, value))
     }
 
-    fn span(
-        &mut self,
-        out: &mut ChunkOutput,
-        scratch: &mut KeptAttributes<'de>,
-        line: u64,
-    ) -> Scan<()> {
+    fn span(&mut self, sink: &mut SpanSink, scratch: &mut KeptAttributes<'de>) -> Scan<()> {
         scratch.clear();
         let (mut trace_id, mut name, mut start, mut end) = (None, None, None, None);
+        let mut seen_attributes = false;
         self.object(|s, key| {
-            match key {
-                b"traceId" => trace_id = Some(s.scalar()?),
-                b"name" => name = Some(s.scalar()?),
-                b"startTimeUnixNano" => start = Some(s.scalar()?),
-                b"endTimeUnixNano" => end = Some(s.scalar()?),
-                b"attributes" => s.attributes(scratch)?,
-                _ => s.skip(1)?,
+            let slot = match key {
+                b"traceId" => &mut trace_id,
+                b"name" => &mut name,
+                b"startTimeUnixNano" => &mut start,
+                b"endTimeUnixNano" => &mut end,
+                b"attributes" => {
+                    if std::mem::replace(&mut seen_attributes, true) {
+                        return Err(Fallback);
+                    }
+                    return s.attributes(scratch);
+                }
+                _ => return s.skip(1),
+            };
+            if slot.replace(s.scalar()?).is_some() {
+                return Err(Fallback); // a repeated field
             }
             Ok(())
         })?;
-        out.stats.spans += 1;
-        if let Err(reason) = take_span(trace_id, name, start, end, scratch, out) {
-            out.malformed_line(line, reason);
-        }
+        sink.span(span_in(&trace_id, &name, &start, &end), scratch);
         Ok(())
     }
 }
 
-/// Reads one line of OTLP JSON into `out`: `Ok(true)` when it was a request with
-/// `resourceSpans`. `Err` leaves `out` to be rolled back by the caller.
-pub(super) fn scan_line<'de>(
+/// A span's fields as the sink takes them (either JSON reader builds it so).
+pub(crate) fn span_in<'a>(
+    trace_id: &'a Option<Scalar<'a>>,
+    name: &'a Option<Scalar<'a>>,
+    start: &'a Option<Scalar<'a>>,
+    end: &'a Option<Scalar<'a>>,
+) -> SpanIn<'a> {
+    let text = |v: &'a Option<Scalar<'a>>| match v {
+        Some(Scalar::Str(s)) => s.as_ref(),
+        _ => "",
+    };
+    let nanos = |v: &'a Option<Scalar<'a>>| v.as_ref().map_or(Nanos::Absent, Nanos::Json);
+    SpanIn {
+        trace_id: TraceId::Hex(text(trace_id)),
+        name: text(name),
+        start: nanos(start),
+        end: nanos(end),
+    }
+}
+
+/// Reads one line of OTLP JSON into `sink`'s current record: `Ok(true)` when it was a
+/// request with `resourceSpans`. `Err` (and `Ok(false)`) leave the record to be abandoned.
+pub(crate) fn scan_line<'de>(
     text: &'de str,
-    line: u64,
-    out: &mut ChunkOutput,
+    sink: &mut SpanSink,
     scratch: &mut KeptAttributes<'de>,
 ) -> Scan<bool> {
     let mut s = Scanner { text, pos: 0 };
@@ -376,18 +420,28 @@ pub(super) fn scan_line<'de>(
         if key != b"resourceSpans" {
             return s.skip(1);
         }
-        saw = true;
+        if std::mem::replace(&mut saw, true) {
+            return Err(Fallback);
+        }
         s.array(|s| {
+            let mut seen = false;
             s.object(|s, key| {
                 if key != b"scopeSpans" {
                     return s.skip(2);
                 }
+                if std::mem::replace(&mut seen, true) {
+                    return Err(Fallback);
+                }
                 s.array(|s| {
+                    let mut seen = false;
                     s.object(|s, key| {
                         if key != b"spans" {
                             return s.skip(3);
                         }
-                        s.array(|s| s.span(out, scratch, line))
+                        if std::mem::replace(&mut seen, true) {
+                            return Err(Fallback);
+                        }
+                        s.array(|s| s.span(sink, scratch))
                     })
                 })
             })
@@ -404,10 +458,12 @@ pub(super) fn scan_line<'de>(
 mod tests {
     use super::*;
 
-    fn scan(text: &str) -> Scan<(bool, ChunkOutput)> {
-        let mut out = ChunkOutput::default();
+    fn scan(text: &str) -> Scan<(bool, SpanSink)> {
+        let mut out = SpanSink::default();
         let mut scratch = Vec::new();
-        let saw = scan_line(text, 1, &mut out, &mut scratch)?;
+        out.begin(crate::malformed::Location::line(1));
+        let saw = scan_line(text, &mut out, &mut scratch)?;
+        out.commit();
         Ok((saw, out))
     }
 
@@ -434,6 +490,14 @@ mod tests {
             r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"value":{}}]}]}]}]}"#, // no key
             r#"{"resource\u0053pans":[]}"#, // escaped key
             r#"{"resourceSpans":[1,]}"#,    // trailing comma
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"\q"}]}]}]}"#, // bad escape
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"\u00zz"}]}]}]}"#,
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":01}]}]}]}"#,
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":1.}]}]}]}"#,
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":-.5}]}]}]}"#,
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":1.e5}]}]}]}"#,
+            r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"a","name":"b"}]}]}]}"#,
+            r#"{"resourceSpans":[],"resourceSpans":[]}"#,
         ] {
             assert!(scan(bad).is_err(), "{bad}");
         }

@@ -1,34 +1,29 @@
-//! The spans the analyzer keeps, as columns: fixed-width keys (dictionary codes for streams,
-//! groups and partitions) so that the plans group and join on integers.
+//! The spans the analyzer keeps, as columns of plain vectors: fixed-width keys (dictionary
+//! codes for streams, groups and partitions) so that the analysis groups and joins on
+//! integers. The analyzer turns them into a frame ([`SpanColumns::into_parts`]).
 
-use polars::prelude::*;
+use mqtrace_vocab::{SettleOutcome, Stage, StoreOutcome, keys};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-/// Stage codes in the `stage` column.
+/// Stage codes in the `stage` column: a [`Stage`]'s place in [`Stage::ALL`].
 pub mod stage {
-    /// `produce`
-    pub const PRODUCE: u8 = 0;
-    /// `store_ack`
-    pub const STORE_ACK: u8 = 1;
-    /// `deliver`
-    pub const DELIVER: u8 = 2;
-    /// `consume_ack`
-    pub const CONSUME_ACK: u8 = 3;
+    use mqtrace_vocab::Stage;
 
-    /// The code of a `mqtrace.stage` value.
-    pub fn code(s: &str) -> Option<u8> {
-        Some(match s {
-            "produce" => PRODUCE,
-            "store_ack" => STORE_ACK,
-            "deliver" => DELIVER,
-            "consume_ack" => CONSUME_ACK,
-            _ => return None,
-        })
-    }
+    /// `produce`
+    pub const PRODUCE: u8 = Stage::Produce as u8;
+    /// `store_ack`
+    pub const STORE_ACK: u8 = Stage::StoreAck as u8;
+    /// `deliver`
+    pub const DELIVER: u8 = Stage::Deliver as u8;
+    /// `consume_ack`
+    pub const CONSUME_ACK: u8 = Stage::ConsumeAck as u8;
 }
 
 /// Outcome codes in the `outcome` column (store and settle outcomes share it).
 pub mod outcome {
+    use super::{SettleOutcome, StoreOutcome};
+
     /// `ok` (store_ack)
     pub const OK: u8 = 0;
     /// `ack` (consume_ack)
@@ -40,11 +35,14 @@ pub mod outcome {
 
     /// The code of a `mqtrace.outcome` value.
     pub fn code(s: &str) -> u8 {
-        match s {
-            "ok" => OK,
-            "ack" => ACK,
-            "skip_duplicate" => SKIP_DUPLICATE,
-            _ => OTHER,
+        if StoreOutcome::parse(s) == Some(StoreOutcome::Ok) {
+            OK
+        } else {
+            match SettleOutcome::parse(s) {
+                Some(SettleOutcome::Ack) => ACK,
+                Some(SettleOutcome::SkipDuplicate) => SKIP_DUPLICATE,
+                _ => OTHER,
+            }
         }
     }
 }
@@ -84,6 +82,27 @@ impl Dict {
         &self.values
     }
 
+    /// How many values it holds.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Forgets the values added after the first `len` (a record that turned out bad takes
+    /// its names back).
+    fn truncate(&mut self, len: usize) {
+        for v in self.values.drain(len.min(self.values.len())..) {
+            self.codes.remove(&v);
+        }
+        if self.last.is_some_and(|c| c as usize >= len) {
+            self.last = None;
+        }
+    }
+
     /// Codes of `other`'s values in `self` (adding them), indexed by `other`'s codes.
     pub(crate) fn absorb(&mut self, other: &Dict) -> Vec<u32> {
         other.values.iter().map(|v| self.code(v)).collect()
@@ -115,10 +134,11 @@ impl Dictionaries {
             ("(producer id, stream) pairs", self.streams.values().len()),
             ("(stream, consumer group) pairs", self.pairs.len()),
         ] {
-            if n as u64 > MAX_CODE {
+            if n as u64 > keys::MAX_CODES {
                 return Err(format!(
-                    "{n} distinct {what}: the analyzer keys messages on at most {MAX_CODE}; \
-                     analyze fewer files at once (for example one service's)"
+                    "{n} distinct {what}: the analyzer keys messages on at most {}; \
+                     analyze fewer files at once (for example one service's)",
+                    keys::MAX_CODES
                 ));
             }
         }
@@ -155,16 +175,6 @@ impl StrColumn {
             self.valid.truncate(len);
         }
     }
-
-    fn into_column(self, name: &str) -> Column {
-        let mut start = 0;
-        let values = self.ends.iter().zip(&self.valid).map(|(&end, &valid)| {
-            let value = self.text.get(start..end as usize).unwrap_or_default();
-            start = end as usize;
-            valid.then_some(value)
-        });
-        StringChunked::from_iter_options(name.into(), values).into_column()
-    }
 }
 
 /// A stream's name: (producer id, stream).
@@ -179,7 +189,7 @@ pub struct SpanColumns {
     stream: Vec<u32>,
     seq: Vec<i64>,
     stage: Vec<u8>,
-    attempt: Vec<Option<i32>>,
+    attempt: Vec<Option<i64>>,
     outcome: Vec<Option<u8>>,
     position: StrColumn,
     /// A 64-bit hash of `position`: the plans count distinct copies on it, not on strings.
@@ -188,7 +198,7 @@ pub struct SpanColumns {
     /// (stream, group, seq) as one integer, set by [`Self::remap_into`].
     pair: Vec<Option<u64>>,
     partition: Vec<Option<u32>>,
-    delivery_count: Vec<Option<i32>>,
+    delivery_count: Vec<Option<i64>>,
     start_ns: Vec<i64>,
     end_ns: Vec<i64>,
     trace_id: Vec<i128>,
@@ -197,8 +207,8 @@ pub struct SpanColumns {
     last_stream: Option<(String, String, u32)>,
 }
 
-/// One keyed span, as the readers hand it over.
-#[derive(Debug, Default)]
+/// One keyed span, as the sink hands it over.
+#[derive(Debug)]
 pub struct SpanRow<'a> {
     /// Producer id.
     pub producer_id: &'a str,
@@ -206,20 +216,20 @@ pub struct SpanRow<'a> {
     pub stream: &'a str,
     /// Seq (≥ 1).
     pub seq: i64,
-    /// Stage code.
-    pub stage: u8,
+    /// Stage.
+    pub stage: Stage,
     /// `mqtrace.attempt`.
-    pub attempt: Option<i32>,
+    pub attempt: Option<i64>,
     /// Outcome code.
     pub outcome: Option<u8>,
     /// `mqtrace.broker.position`.
-    pub position: Option<&'a str>,
+    pub position: Option<Cow<'a, str>>,
     /// `messaging.consumer.group.name`.
-    pub group: Option<&'a str>,
+    pub group: Option<Cow<'a, str>>,
     /// `messaging.destination.partition.id`.
-    pub partition: Option<&'a str>,
+    pub partition: Option<Cow<'a, str>>,
     /// `mqtrace.delivery.count`.
-    pub delivery_count: Option<i32>,
+    pub delivery_count: Option<i64>,
     /// Start, ns since the epoch.
     pub start_ns: i64,
     /// End, ns since the epoch.
@@ -230,14 +240,70 @@ pub struct SpanRow<'a> {
     pub message_id: Option<&'a str>,
 }
 
+impl Default for SpanRow<'_> {
+    fn default() -> Self {
+        SpanRow {
+            producer_id: "",
+            stream: "",
+            seq: 0,
+            stage: Stage::Produce,
+            attempt: None,
+            outcome: None,
+            position: None,
+            group: None,
+            partition: None,
+            delivery_count: None,
+            start_ns: 0,
+            end_ns: 0,
+            trace_id: 0,
+            message_id: None,
+        }
+    }
+}
+
+/// Where a piece's columns and dictionaries stood when a record began: what a record that
+/// turns out bad is rolled back to.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Mark {
+    rows: usize,
+    streams: usize,
+    groups: usize,
+    partitions: usize,
+}
+
 impl SpanColumns {
+    /// Where the columns stand now.
+    pub(crate) fn mark(&self) -> Mark {
+        Mark {
+            rows: self.len(),
+            streams: self.streams.len(),
+            groups: self.groups.len(),
+            partitions: self.partitions.len(),
+        }
+    }
+
+    /// Takes back every row and dictionary entry added since `mark`.
+    pub(crate) fn rollback(&mut self, mark: Mark) {
+        self.truncate(mark.rows);
+        self.streams.truncate(mark.streams);
+        self.groups.truncate(mark.groups);
+        self.partitions.truncate(mark.partitions);
+        if self
+            .last_stream
+            .as_ref()
+            .is_some_and(|(_, _, c)| *c as usize >= mark.streams)
+        {
+            self.last_stream = None;
+        }
+    }
+
     /// Spans so far.
     pub fn len(&self) -> usize {
         self.seq.len()
     }
 
-    /// Keeps the first `len` spans (a line that turned out bad takes its spans back).
-    pub fn truncate(&mut self, len: usize) {
+    /// Keeps the first `len` spans.
+    fn truncate(&mut self, len: usize) {
         self.stream.truncate(len);
         self.seq.truncate(len);
         self.stage.truncate(len);
@@ -271,14 +337,16 @@ impl SpanColumns {
         };
         self.stream.push(stream);
         self.seq.push(row.seq);
-        self.stage.push(row.stage);
+        self.stage.push(row.stage as u8);
         self.attempt.push(row.attempt);
         self.outcome.push(row.outcome);
-        self.position.push(row.position);
-        self.position_key.push(row.position.map(position_key));
-        self.group.push(row.group.map(|g| self.groups.code(g)));
+        self.position.push(row.position.as_deref());
+        self.position_key
+            .push(row.position.as_deref().map(position_key));
+        self.group
+            .push(row.group.as_deref().map(|g| self.groups.code(g)));
         self.partition
-            .push(row.partition.map(|p| self.partitions.code(p)));
+            .push(row.partition.as_deref().map(|p| self.partitions.code(p)));
         self.delivery_count.push(row.delivery_count);
         self.start_ns.push(row.start_ns);
         self.end_ns.push(row.end_ns);
@@ -328,43 +396,95 @@ impl SpanColumns {
         self.last_stream = None;
     }
 
-    /// The columns as a frame: `msg` (u64, see [`message_key`]), `stream` (u32), `seq` (i64),
-    /// `stage` (u8), `attempt`, `outcome` (u8), `position` (str), `position_key` (u64),
-    /// `group` (u32), `pair` (u64: (stream, group, seq) once remapped), `partition` (u32),
-    /// `delivery_count`, `start_ns`, `end_ns`, `trace_id`, `message_id`.
-    pub fn into_frame(self) -> PolarsResult<DataFrame> {
+    /// The columns, for the analyzer to make a frame of (after [`Self::remap_into`]: the
+    /// dictionary codes are the shared ones).
+    pub fn into_parts(self) -> SpanParts {
         let height = self.seq.len();
         let mut pair = self.pair;
         pair.resize(height, None); // not remapped: no pair keys
-        // One integer per message, for the plans' group-bys and joins: grouping on a single
-        // u64 is several times faster than on (stream, seq).
-        let msg: Vec<u64> = self
+        let msg = self
             .stream
             .iter()
             .zip(&self.seq)
             .map(|(s, q)| message_key(*s, *q))
             .collect();
-        DataFrame::new(
-            height,
-            vec![
-                Column::new("msg".into(), msg),
-                Column::new("stream".into(), self.stream),
-                Column::new("seq".into(), self.seq),
-                Column::new("stage".into(), self.stage),
-                Column::new("attempt".into(), self.attempt),
-                Column::new("outcome".into(), self.outcome),
-                self.position.into_column("position"),
-                Column::new("position_key".into(), self.position_key),
-                Column::new("group".into(), self.group),
-                Column::new("pair".into(), pair),
-                Column::new("partition".into(), self.partition),
-                Column::new("delivery_count".into(), self.delivery_count),
-                Column::new("start_ns".into(), self.start_ns),
-                Column::new("end_ns".into(), self.end_ns),
-                Column::new("trace_id".into(), self.trace_id),
-                Column::new("message_id".into(), self.message_id),
-            ],
-        )
+        let (position_text, position_ends, position_valid) =
+            (self.position.text, self.position.ends, self.position.valid);
+        SpanParts {
+            msg,
+            stream: self.stream,
+            seq: self.seq,
+            stage: self.stage,
+            attempt: self.attempt,
+            outcome: self.outcome,
+            position_text,
+            position_ends,
+            position_valid,
+            position_key: self.position_key,
+            group: self.group,
+            pair,
+            partition: self.partition,
+            delivery_count: self.delivery_count,
+            start_ns: self.start_ns,
+            end_ns: self.end_ns,
+            trace_id: self.trace_id,
+            message_id: self.message_id,
+        }
+    }
+}
+
+/// The span columns as plain vectors, one entry per span.
+#[derive(Debug, Default)]
+pub struct SpanParts {
+    /// (stream, seq) as one integer ([`message_key`]): the analysis groups on it.
+    pub msg: Vec<u64>,
+    /// Stream code.
+    pub stream: Vec<u32>,
+    /// Seq.
+    pub seq: Vec<i64>,
+    /// Stage code ([`stage`]).
+    pub stage: Vec<u8>,
+    /// `mqtrace.attempt`.
+    pub attempt: Vec<Option<i64>>,
+    /// Outcome code ([`outcome`]).
+    pub outcome: Vec<Option<u8>>,
+    /// Positions, packed: row i's text is `position_text[ends[i-1]..ends[i]]`.
+    pub position_text: String,
+    /// Where each row's position ends in `position_text`.
+    pub position_ends: Vec<u32>,
+    /// Whether each row has a position.
+    pub position_valid: Vec<bool>,
+    /// A 64-bit hash of the position: distinct copies are counted on it.
+    pub position_key: Vec<Option<u64>>,
+    /// Group code.
+    pub group: Vec<Option<u32>>,
+    /// (stream, group, seq) as one integer, for spans that name a group.
+    pub pair: Vec<Option<u64>>,
+    /// Partition code.
+    pub partition: Vec<Option<u32>>,
+    /// `mqtrace.delivery.count`.
+    pub delivery_count: Vec<Option<i64>>,
+    /// Start, ns since the epoch.
+    pub start_ns: Vec<i64>,
+    /// End, ns since the epoch.
+    pub end_ns: Vec<i64>,
+    /// Trace id bits.
+    pub trace_id: Vec<i128>,
+    /// A message id other than the default.
+    pub message_id: Vec<Option<String>>,
+}
+
+impl SpanParts {
+    /// Row `i`'s position.
+    pub fn position(&self, i: usize, start: &mut usize) -> Option<&str> {
+        let end = *self.position_ends.get(i)? as usize;
+        let value = self.position_text.get(*start..end);
+        *start = end;
+        if self.position_valid.get(i).copied().unwrap_or(false) {
+            value
+        } else {
+            None
+        }
     }
 }
 
@@ -378,17 +498,10 @@ fn position_key(position: &str) -> u64 {
     h.finish()
 }
 
-/// Seqs must stay below this: a message's key packs its stream's code above them.
-pub const MAX_SEQ: i64 = (1 << SEQ_BITS) - 1;
-/// The bits of the seq in a key.
-pub const SEQ_BITS: u32 = 40;
-/// How many codes fit above the seq in a key.
-const MAX_CODE: u64 = 1 << (64 - SEQ_BITS);
-
-/// The `msg` column: the stream's code in the high bits, the seq (≤ [`MAX_SEQ`]) in the low.
-/// The `pair` column is the same with a (stream, group) code.
+/// The `msg` column: the stream's code in the high bits, the seq in the low (see
+/// [`mqtrace_vocab::keys`]). The `pair` column is the same with a (stream, group) code.
 pub fn message_key(stream: u32, seq: i64) -> u64 {
-    (u64::from(stream) << SEQ_BITS) | (seq as u64 & MAX_SEQ as u64)
+    keys::message_key(stream, seq)
 }
 
 /// `id == "{producer}:{stream}:{seq}"`, without building the string.
@@ -434,8 +547,8 @@ mod tests {
             producer_id: p,
             stream: s,
             seq,
-            stage: stage::DELIVER,
-            group,
+            stage: Stage::Deliver,
+            group: group.map(Cow::Borrowed),
             trace_id: 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
             ..SpanRow::default()
         }
@@ -491,7 +604,7 @@ mod tests {
                 ("p2".to_owned(), "orders".to_owned())
             ]
         );
-        assert_eq!(b.into_frame().expect("frame").height(), 3);
+        assert_eq!(b.into_parts().msg.len(), 3);
         assert!(shared.fit_keys().is_ok());
     }
 }

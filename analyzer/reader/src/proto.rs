@@ -1,0 +1,177 @@
+//! OTLP protobuf files as the OpenTelemetry Collector's file exporter writes them with
+//! `format: proto`: each `ExportTraceServiceRequest` after its length, 4 bytes big-endian.
+//! The framing is read in order; the records of a block are decoded in parallel pieces.
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use prost::Message;
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::io::Read;
+
+use mqtrace_vocab::limits::MAX_RECORD_BYTES;
+
+use crate::attrs::{KeptAttributes, Scalar, TraceId, known_key};
+use crate::files::read_full;
+use crate::malformed::Location;
+use crate::sink::{Nanos, SpanIn, SpanSink};
+
+/// Record bytes gathered before a block is decoded.
+const BLOCK: usize = 32 << 20;
+
+/// Framed records read from a file: their bytes, one after another, and where each starts
+/// in the file and ends in `bytes`.
+#[derive(Default)]
+struct Framed {
+    bytes: Vec<u8>,
+    records: Vec<(u64, usize)>,
+}
+
+/// Reads every record of `input`, handing each block's pieces to `sink` in order; problems
+/// are recorded with their byte offset. `progress` is told the bytes read.
+pub(crate) fn read(
+    mut input: impl Read,
+    progress: &(dyn Fn(u64) + Sync),
+    sink: &mut dyn FnMut(SpanSink),
+) {
+    let mut offset = 0u64;
+    let mut framed = Framed::default();
+    let mut end: Option<SpanSink> = None;
+    loop {
+        framed.bytes.clear();
+        framed.records.clear();
+        while framed.bytes.len() < BLOCK && end.is_none() {
+            let at = Location::offset(offset);
+            let mut len = [0u8; 4];
+            match read_full(&mut input, &mut len) {
+                Ok(0) => break,
+                Ok(4) => {}
+                Ok(_) => {
+                    end = Some(problem(
+                        at,
+                        "torn record: the file ends inside a length prefix",
+                    ));
+                    break;
+                }
+                Err(e) => {
+                    end = Some(problem(at, format!("read error: {e}")));
+                    break;
+                }
+            }
+            let n = u32::from_be_bytes(len) as usize;
+            if n > MAX_RECORD_BYTES {
+                end = Some(problem(
+                    at,
+                    format!(
+                        "record length {n} is over the {} MiB limit: not a length-prefixed OTLP \
+                         protobuf file (OTLP JSON lines should be named .json or .jsonl)",
+                        MAX_RECORD_BYTES >> 20
+                    ),
+                ));
+                break;
+            }
+            // Grown as the bytes arrive: a 7-byte file claiming a huge record allocates
+            // nothing for it.
+            let start = framed.bytes.len();
+            let got = match (&mut input).take(n as u64).read_to_end(&mut framed.bytes) {
+                Ok(got) => got,
+                Err(e) => {
+                    framed.bytes.truncate(start);
+                    end = Some(problem(at, format!("read error: {e}")));
+                    break;
+                }
+            };
+            progress(4 + got as u64);
+            if got < n {
+                framed.bytes.truncate(start);
+                end = Some(problem(
+                    at,
+                    format!("torn record: {got} of {n} bytes (a torn write?)"),
+                ));
+                break;
+            }
+            framed.records.push((offset, framed.bytes.len()));
+            offset += 4 + n as u64;
+        }
+        if framed.records.is_empty() {
+            break;
+        }
+        for piece in decode_block(&framed) {
+            sink(piece);
+        }
+        if end.is_some() {
+            break;
+        }
+    }
+    if let Some(problem) = end {
+        sink(problem);
+    }
+}
+
+fn problem(at: Location, reason: impl Into<String>) -> SpanSink {
+    let mut sink = SpanSink::default();
+    sink.reject(at, reason);
+    sink
+}
+
+/// Decodes a block's records in parallel pieces, returned in order.
+fn decode_block(framed: &Framed) -> Vec<SpanSink> {
+    let pieces = rayon::current_num_threads().max(1) * 4;
+    let per_piece = framed.records.len().div_ceil(pieces).max(1);
+    framed
+        .records
+        .par_chunks(per_piece)
+        .enumerate()
+        .map(|(i, records)| {
+            let mut sink = SpanSink::default();
+            let mut from = match i * per_piece {
+                0 => 0,
+                k => framed.records[k - 1].1,
+            };
+            for &(offset, to) in records {
+                decode(&framed.bytes[from..to], offset, &mut sink);
+                from = to;
+            }
+            sink
+        })
+        .collect()
+}
+
+/// One record into the sink as one record.
+fn decode(bytes: &[u8], offset: u64, sink: &mut SpanSink) {
+    let at = Location::offset(offset);
+    let request = match ExportTraceServiceRequest::decode(bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            return sink.reject(at, format!("not an OTLP ExportTraceServiceRequest: {e}"));
+        }
+    };
+    sink.begin(at);
+    let mut values: KeptAttributes<'_> = Vec::new();
+    for rs in &request.resource_spans {
+        for ss in &rs.scope_spans {
+            for span in &ss.spans {
+                values.clear();
+                values.extend(span.attributes.iter().filter_map(|kv| {
+                    let key = known_key(&kv.key)?;
+                    let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(Value::StringValue(s)) => Scalar::Str(Cow::Borrowed(s.as_str())),
+                        Some(Value::IntValue(i)) => Scalar::Int(*i),
+                        Some(Value::BoolValue(b)) => Scalar::Bool(*b),
+                        Some(Value::DoubleValue(d)) => Scalar::Double(*d),
+                        _ => Scalar::Other,
+                    };
+                    Some((key, v))
+                }));
+                let span_in = SpanIn {
+                    trace_id: TraceId::Bytes(&span.trace_id),
+                    name: &span.name,
+                    start: Nanos::Proto(span.start_time_unix_nano),
+                    end: Nanos::Proto(span.end_time_unix_nano),
+                };
+                sink.span(span_in, &values);
+            }
+        }
+    }
+    sink.commit();
+}

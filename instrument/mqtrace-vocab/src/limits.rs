@@ -1,0 +1,17 @@
+//! Bounds on what the analyzer's readers accept or keep, so that no input can make it
+//! allocate without limit.
+
+/// The longest line of OTLP JSON read (64 MiB). The Collector's file exporter writes one
+/// export request per line; its batches are a few MiB. A longer line is reported as
+/// malformed and skipped without being held in memory.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// The largest length-prefixed OTLP protobuf record accepted (64 MiB). A larger length means
+/// the framing is broken; the record's bytes are never allocated up front.
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
+
+/// Malformed records listed per file in a report; every one is still counted.
+pub const MALFORMED_LISTED_PER_FILE: usize = 100;
+
+/// How deep JSON values may nest (serde_json's own limit).
+pub const MAX_JSON_DEPTH: u32 = 128;
