@@ -117,9 +117,7 @@ pub fn analyze(
         &streams,
         &groups,
         &partitions,
-        collected.messages,
-        &collected.findings,
-        &collected.latency,
+        &collected,
     )?;
     if !options.streams.is_empty() {
         report.summary.streams = streams

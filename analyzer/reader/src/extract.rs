@@ -12,6 +12,8 @@ use crate::columns::{SpanRow, outcome};
 
 /// What a span turned out to be.
 #[derive(Debug)]
+// Returned by value once per span and matched at once: boxing the row would allocate per span.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Span<'a> {
     /// Not a messaging span: skipped (unless it is a telemetry report).
     Other,

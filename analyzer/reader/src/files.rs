@@ -200,17 +200,26 @@ pub fn open(file: &InputFile) -> std::io::Result<Opened> {
 }
 
 /// Reads until `buf` is full or the input ends; returns how much was read.
-pub fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(crate) fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    match fill(input, buf) {
+        (got, None) => Ok(got),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// Reads until `buf` is full, the input ends or a read fails; returns how much was read
+/// either way, so that what came before damage is kept.
+pub(crate) fn fill(input: &mut impl Read, buf: &mut [u8]) -> (usize, Option<std::io::Error>) {
     let mut got = 0;
     while got < buf.len() {
         match input.read(&mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (got, Some(e)),
         }
     }
-    Ok(got)
+    (got, None)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::columns::{Dictionaries, SpanParts, StreamName, split_stream_key};
-use crate::files::{Compression, Format, InputFile, open, read_full};
+use crate::files::{Compression, Format, InputFile, fill, open};
 use crate::json::{LONG_LINE_MARK, Readers, read_line};
 use crate::malformed::Location;
 use crate::sink::SpanSink;
@@ -167,10 +167,7 @@ impl Blocks {
             if bytes.len() < len + step {
                 bytes.resize(len + step, 0); // a line longer than a block
             }
-            let (got, error) = match read_full(&mut self.input, &mut bytes[len..len + step]) {
-                Ok(n) => (n, None),
-                Err(e) => (0, Some(e)),
-            };
+            let (got, error) = fill(&mut self.input, &mut bytes[len..len + step]);
             let before = len;
             len += got;
             self.offset += got as u64;

@@ -204,10 +204,14 @@ impl Report {
         streams: &[(String, String)],
         groups: &[String],
         partitions: &[String],
-        messages: u64,
-        findings: &DataFrame,
-        latency: &DataFrame,
+        collected: &crate::findings::Collected,
     ) -> PolarsResult<Report> {
+        let crate::findings::Collected {
+            findings,
+            messages,
+            latency,
+        } = collected;
+        let messages = *messages;
         let mut list = findings_from_frame(findings, streams, groups, partitions)?;
         list.sort_by(|a, b| {
             (&a.producer_id, &a.stream, a.seq, &a.consumer_group, &a.kind).cmp(&(

@@ -4,23 +4,13 @@
 mod common;
 
 use mqtrace_export::{BatchConfig, Telemetry};
-use opentelemetry::trace::TracerProvider as _;
-use std::collections::HashMap;
-use std::time::Duration;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 fn produce_n(telemetry: &Telemetry, n: usize) {
-    let producer = mqtrace::Producer::builder("kafka")
-        .producer_id("p-1")
-        .tracer_provider(telemetry.provider())
-        .build();
-    for _ in 0..n {
-        let mut headers: HashMap<String, String> = HashMap::new();
-        producer
-            .message("orders")
-            .begin_attempt(&mut headers)
-            .sent()
-            .acked(Some("0/17"), Some("0"));
-    }
+    common::produce(telemetry.provider(), n);
 }
 
 #[test]
@@ -113,7 +103,8 @@ fn files_rotate_by_size_and_no_span_is_lost() {
 
 const CHILD_DIR: &str = "MQTRACE_TEST_KILL_DIR";
 
-/// Not a test: the process the kill test starts and kills. It writes spans until killed.
+/// Not a test: the process the kill test starts and kills. It writes spans until killed, all
+/// into one file.
 #[test]
 #[ignore = "helper process for a_killed_writer_leaves_at_most_one_torn_line"]
 fn kill_test_child_writes_forever() {
@@ -121,27 +112,129 @@ fn kill_test_child_writes_forever() {
         return;
     };
     let telemetry = Telemetry::builder()
-        .file(dir)
+        .rotating_file(dir, 1 << 40)
         .batch(BatchConfig {
-            max_export_batch_size: 512,
+            // Lines of about a megabyte: the kernel copies each for a good while, a window
+            // for the kill to land in.
+            max_export_batch_size: 2_048,
             scheduled_delay: Duration::from_millis(1),
             ..BatchConfig::default()
         })
         .build()
         .expect("pipeline");
-    let tracer = telemetry.provider().tracer("kill-test");
     loop {
         produce_n(&telemetry, 200);
-        let _ = &tracer;
     }
 }
 
+/// What a killed writer left in its file.
+#[derive(Debug)]
+struct KilledFile {
+    whole_lines: usize,
+    /// The file ends without a newline: the kill landed inside a `write`.
+    torn: bool,
+}
+
+/// Checks one killed writer's file: every line that ends with a newline is a whole OTLP
+/// request; only the last may lack the newline (torn).
+fn check_killed_file(path: &Path) -> KilledFile {
+    let bytes = std::fs::read(path).expect("read");
+    let mut out = KilledFile {
+        whole_lines: 0,
+        torn: false,
+    };
+    for (i, line) in bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+        if !line.ends_with(b"\n") {
+            // split_inclusive: only the last piece can lack its newline.
+            out.torn = true;
+            continue;
+        }
+        if let Err(e) = serde_json::from_slice::<ExportTraceServiceRequest>(line) {
+            panic!(
+                "{}:{}: a whole line that is not an OTLP request: {e}",
+                path.display(),
+                i + 1
+            );
+        }
+        out.whole_lines += 1;
+    }
+    out
+}
+
+/// Waits for `child` to have written `min_bytes` into a new file in `dir` (one not in
+/// `known`), then kills it with SIGKILL, preferably while the file ends inside a line, i.e.
+/// while a `write` is copying the line (the kernel grows the file page by page). Returns the
+/// file.
+fn kill_mid_write(child: KillOnDrop, dir: &Path, known: &[PathBuf], min_bytes: u64) -> PathBuf {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let path = loop {
+        if let Some(p) = common::files(dir).into_iter().find(|p| !known.contains(p)) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "the child wrote no file");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let file = std::fs::File::open(&path).expect("open the child's file");
+    let mut last = [0u8; 1];
+    let mut watch_until = None;
+    loop {
+        let len = file.metadata().expect("metadata").len();
+        if len < min_bytes {
+            assert!(
+                Instant::now() < deadline,
+                "the child wrote only {len} bytes"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        }
+        // No sleep from here: a `write` of a line lasts well under a millisecond.
+        let until = *watch_until.get_or_insert_with(|| Instant::now() + Duration::from_secs(5));
+        let mid_line = file.read_at(&mut last, len - 1).is_ok_and(|n| n == 1) && last[0] != b'\n';
+        // Past 256 MiB, kill anyway: enough disk for one round.
+        if mid_line || Instant::now() > until || len > 256 << 20 {
+            break;
+        }
+    }
+    drop(child);
+    path
+}
+
+/// A child writer, killed (SIGKILL) and reaped when dropped: also when a check fails first,
+/// so that no writer outlives the test.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        // An error means it has exited already; wait reaps it either way.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A process killed while it writes spans leaves whole lines and at most one torn last
+/// line, because each batch is one `write` (which `each_batch_is_written_with_one_write_call`
+/// in `file_faults.rs` proves): a kill can cut the line being copied, never one written.
+/// Rounds repeat (at least three) until a kill really tore a line, so the test sees the case
+/// it is about.
 #[test]
 fn a_killed_writer_leaves_at_most_one_torn_line() {
+    // Several killed writers' files in one directory, as a reader of the traces meets them.
+    const MIN_ROUNDS: usize = 3;
+    const MAX_ROUNDS: usize = 20;
+    const BUDGET: Duration = Duration::from_secs(60);
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("test binary path");
-    for round in 0..3 {
-        let mut child = std::process::Command::new(&exe)
+    let started = Instant::now();
+    let mut killed: Vec<(PathBuf, KilledFile)> = Vec::new();
+    let tore = |killed: &[(PathBuf, KilledFile)]| killed.iter().any(|(_, k)| k.torn);
+    while killed.len() < MIN_ROUNDS || !tore(&killed) {
+        assert!(
+            killed.len() < MAX_ROUNDS && started.elapsed() < BUDGET,
+            "no kill tore a line in {} rounds ({:?}): {killed:?}",
+            killed.len(),
+            started.elapsed()
+        );
+        let child = std::process::Command::new(&exe)
             .args([
                 "--exact",
                 "kill_test_child_writes_forever",
@@ -152,49 +245,39 @@ fn a_killed_writer_leaves_at_most_one_torn_line() {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
+            .map(KillOnDrop)
             .expect("spawn child writer");
-        // Wait until it has written a good amount, then SIGKILL it mid-stream.
-        let started = std::time::Instant::now();
-        loop {
-            let size: u64 = common::files(dir.path())
-                .iter()
-                .filter_map(|f| std::fs::metadata(f).ok())
-                .map(|m| m.len())
-                .sum();
-            if size > (round + 1) * 2_000_000 || started.elapsed() > Duration::from_secs(60) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        child.kill().expect("kill child");
-        child.wait().expect("reap child");
+        let known: Vec<PathBuf> = killed.iter().map(|(p, _)| p.clone()).collect();
+        let path = kill_mid_write(child, dir.path(), &known, 2_000_000);
+        let result = check_killed_file(&path);
+        assert!(
+            result.whole_lines > 0,
+            "{}: the writer wrote whole lines before dying",
+            path.display()
+        );
+        killed.push((path, result));
     }
-    let files = common::files(dir.path());
-    assert_eq!(files.len(), 3, "one file per killed process");
-    let mut good_lines = 0;
-    for f in &files {
-        let text = String::from_utf8_lossy(&std::fs::read(f).expect("read")).into_owned();
-        let lines: Vec<&str> = text.split_inclusive('\n').collect();
-        for (i, line) in lines.iter().enumerate() {
-            let parsed = serde_json::from_str::<
-                opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
-            >(line.trim_end());
-            if parsed.is_ok() {
-                good_lines += 1;
-            } else {
-                assert_eq!(
-                    i,
-                    lines.len() - 1,
-                    "{}: only the last line may be torn, line {} is bad",
-                    f.display(),
-                    i + 1
-                );
-                assert!(!line.ends_with('\n'), "a torn line has no newline");
-            }
-        }
-    }
-    assert!(
-        good_lines > 10,
-        "the writers wrote whole lines before dying"
+    assert_eq!(
+        common::files(dir.path()).len(),
+        killed.len(),
+        "one file per killed process"
     );
+    // The directory now holds files of killed writers, at least one of them torn: the
+    // analyzer's reader takes every whole line and names each torn one, nothing else.
+    let files = mqtrace_reader::discover(&[dir.path().to_path_buf()]).expect("trace files");
+    let mut spans = 0;
+    let loaded = mqtrace_reader::load(&files, &|_| {}, &mut |parts| spans += parts.seq.len())
+        .expect("read back");
+    let torn = killed.iter().filter(|(_, k)| k.torn).count() as u64;
+    let whole: u64 = killed.iter().map(|(_, k)| k.whole_lines as u64).sum();
+    assert_eq!(loaded.stats.records, whole, "every whole line read");
+    assert_eq!(
+        loaded.stats.malformed_total, torn,
+        "{:?}",
+        loaded.stats.malformed
+    );
+    for m in &loaded.stats.malformed {
+        assert!(m.error.starts_with("torn last line"), "{m}");
+    }
+    assert!(spans > 0, "the producers' spans were read");
 }

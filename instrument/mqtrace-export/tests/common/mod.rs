@@ -2,7 +2,26 @@
 #![allow(dead_code)]
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::collections::HashMap;
 use std::path::Path;
+
+/// `n` messages sent and acked through `provider`: two spans each (`send`, `store_ack`).
+pub fn produce(provider: &SdkTracerProvider, n: usize) {
+    let producer = mqtrace::Producer::builder("kafka")
+        .producer_id("p-1")
+        .tracer_provider(provider)
+        .build();
+    for _ in 0..n {
+        let mut headers: HashMap<String, String> = HashMap::new();
+        producer
+            .message("orders")
+            .begin_attempt(&mut headers)
+            .sent()
+            .acked(Some("0/17"), Some("0"));
+    }
+}
 
 /// Every `.jsonl` file under `dir`, sorted.
 pub fn files(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -39,5 +58,15 @@ pub fn span_names(requests: &[ExportTraceServiceRequest]) -> Vec<String> {
         .flat_map(|rs| &rs.scope_spans)
         .flat_map(|ss| &ss.spans)
         .map(|s| s.name.clone())
+        .collect()
+}
+
+/// The spans across the requests.
+pub fn spans(requests: &[ExportTraceServiceRequest]) -> Vec<&Span> {
+    requests
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
         .collect()
 }
