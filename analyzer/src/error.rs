@@ -1,28 +1,12 @@
 //! Errors that stop an analysis (bad records never do: they are counted and reported).
 
-use std::path::PathBuf;
-
 /// Why an analysis could not run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AnalyzeError {
-    /// A path given on the command line does not exist or cannot be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// Nothing to analyze under the given paths.
-    #[error(
-        "no trace files under {paths}: expected OTLP JSON lines (.json, .jsonl) or OTLP protobuf \
-         (.pb, .binpb), optionally compressed (.gz, .zst)"
-    )]
-    NoInput {
-        /// The paths, joined.
-        paths: String,
-    },
+    /// The paths given hold no trace files, or cannot be read.
+    #[error(transparent)]
+    Discover(#[from] mqtrace_reader::DiscoverError),
     /// A bad option value.
     #[error("{0}")]
     Usage(String),

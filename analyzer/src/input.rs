@@ -5,7 +5,7 @@ pub use mqtrace_reader::{
     discover,
 };
 
-use mqtrace_reader::columns::{SpanParts, StreamName};
+use mqtrace_reader::columns::SpanParts;
 use polars::prelude::*;
 
 /// Everything read from the input.
@@ -13,14 +13,8 @@ use polars::prelude::*;
 pub struct Loaded {
     /// The keyed spans (see [`frame`]).
     pub frame: DataFrame,
-    /// Stream names by code.
-    pub streams: Vec<StreamName>,
-    /// Group names by code.
-    pub groups: Vec<String>,
-    /// Partition names by code.
-    pub partitions: Vec<String>,
-    /// Counts, problems and the time window.
-    pub stats: InputStats,
+    /// The names behind the frame's codes, and the counts, problems and window.
+    pub read: mqtrace_reader::Loaded,
 }
 
 /// Reads `files`; `progress` is told how many input bytes each step consumed. Each piece's
@@ -59,10 +53,7 @@ pub fn load(
     };
     Ok(Loaded {
         frame,
-        streams: loaded.streams,
-        groups: loaded.groups,
-        partitions: loaded.partitions,
-        stats: loaded.stats,
+        read: loaded,
     })
 }
 

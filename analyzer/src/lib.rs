@@ -84,7 +84,8 @@ pub fn analyze(
     let started = std::time::Instant::now();
     let loaded = input::load(files, progress)?;
     let read = started.elapsed();
-    let (streams, groups, partitions) = (loaded.streams, loaded.groups, loaded.partitions);
+    let input = loaded.read;
+    let (streams, groups, partitions) = (input.streams, input.groups, input.partitions);
     let mut spans = loaded.frame.lazy();
     if !options.streams.is_empty() {
         let keep: Vec<u32> = streams
@@ -97,7 +98,7 @@ pub fn analyze(
             col("stream").is_in(lit(Series::new("keep".into(), keep)).implode(false), false),
         );
     }
-    let window = report::Window::new(&loaded.stats, options.until);
+    let window = report::Window::new(&input.stats, options.until);
     let passing = findings::Passing {
         window_end_ns: window.end_unix_nano,
         grace_ns: i64::try_from(options.grace.as_nanos()).unwrap_or(i64::MAX),
@@ -106,13 +107,13 @@ pub fn analyze(
     if options.timings {
         eprintln!(
             "mqtrace: read {} spans in {:.2} s, analysed in {:.2} s",
-            loaded.stats.spans,
+            input.stats.spans,
             read.as_secs_f64(),
             (started.elapsed() - read).as_secs_f64()
         );
     }
     let mut report = Report::new(
-        loaded.stats,
+        input.stats,
         window,
         &streams,
         &groups,

@@ -6,24 +6,21 @@ mod text;
 pub use table::render_table;
 pub use text::printable;
 
+use mqtrace_vocab::finding;
 use polars::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 use crate::input::{InputStats, Malformed, TelemetryHealth, WindowEdge};
 
-/// Every kind/stage pair the analyzer can report, in the order summaries list them.
-pub const FINDING_KEYS: [&str; 9] = [
-    "lost/produce",
-    "lost/store",
-    "lost/consume",
-    "duplicate/produce",
-    "duplicate/consume",
-    "unobserved",
-    "telemetry_gap",
-    "redelivered",
-    "in_flight",
-];
+/// Every kind/stage pair the analyzer can report, in the order summaries list them
+/// ([`mqtrace_vocab::finding::KEYS`], as text).
+pub static FINDING_KEYS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    finding::KEYS
+        .iter()
+        .map(|(kind, stage)| finding::key(*kind, *stage))
+        .collect()
+});
 
 /// One finding.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -323,8 +320,7 @@ impl Report {
 
 /// Findings per `kind/stage`, every known key present (zeros included).
 fn count_by_key(findings: &[Finding]) -> BTreeMap<String, u64> {
-    let mut counts: BTreeMap<String, u64> =
-        FINDING_KEYS.iter().map(|k| ((*k).to_owned(), 0)).collect();
+    let mut counts: BTreeMap<String, u64> = FINDING_KEYS.iter().map(|k| (k.clone(), 0)).collect();
     for f in findings {
         *counts.entry(f.key()).or_default() += 1;
     }

@@ -87,11 +87,11 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
         .iter()
         .map(|k| {
             vec![
-                (*k).to_owned(),
+                k.clone(),
                 report
                     .summary
                     .findings
-                    .get(*k)
+                    .get(k)
                     .copied()
                     .unwrap_or(0)
                     .to_string(),
@@ -112,7 +112,7 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
     if !by_group.is_empty() {
         out.push_str("\nby stream and group\n");
         let mut header = vec!["producer", "stream", "group"];
-        header.extend(FINDING_KEYS);
+        header.extend(FINDING_KEYS.iter().map(String::as_str));
         let rows: Vec<Vec<String>> = by_group
             .into_iter()
             .map(|((p, s, g), counts)| {
@@ -120,7 +120,7 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
                 row.extend(
                     FINDING_KEYS
                         .iter()
-                        .map(|k| counts.get(*k).copied().unwrap_or(0).to_string()),
+                        .map(|k| counts.get(k).copied().unwrap_or(0).to_string()),
                 );
                 row
             })

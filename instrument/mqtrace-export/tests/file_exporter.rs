@@ -166,7 +166,8 @@ fn check_killed_file(path: &Path) -> KilledFile {
 /// while a `write` is copying the line (the kernel grows the file page by page). Returns the
 /// file.
 fn kill_mid_write(child: KillOnDrop, dir: &Path, known: &[PathBuf], min_bytes: u64) -> PathBuf {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // Generous: other tests (and builds) share the two cores and slow the debug child.
+    let deadline = Instant::now() + Duration::from_secs(90);
     let path = loop {
         if let Some(p) = common::files(dir).into_iter().find(|p| !known.contains(p)) {
             break p;
@@ -221,7 +222,7 @@ fn a_killed_writer_leaves_at_most_one_torn_line() {
     // Several killed writers' files in one directory, as a reader of the traces meets them.
     const MIN_ROUNDS: usize = 3;
     const MAX_ROUNDS: usize = 20;
-    const BUDGET: Duration = Duration::from_secs(60);
+    const BUDGET: Duration = Duration::from_secs(180);
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = std::env::current_exe().expect("test binary path");
     let started = Instant::now();
@@ -248,7 +249,7 @@ fn a_killed_writer_leaves_at_most_one_torn_line() {
             .map(KillOnDrop)
             .expect("spawn child writer");
         let known: Vec<PathBuf> = killed.iter().map(|(p, _)| p.clone()).collect();
-        let path = kill_mid_write(child, dir.path(), &known, 2_000_000);
+        let path = kill_mid_write(child, dir.path(), &known, 300_000);
         let result = check_killed_file(&path);
         assert!(
             result.whole_lines > 0,
