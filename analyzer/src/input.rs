@@ -10,7 +10,7 @@ use polars::prelude::*;
 
 /// Everything read from the input.
 #[derive(Debug, Default)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     /// The keyed spans (see [`frame`]).
     pub frame: DataFrame,
     /// The names behind the frame's codes, and the counts, problems and window.
@@ -19,7 +19,7 @@ pub struct Loaded {
 
 /// Reads `files`; `progress` is told how many input bytes each step consumed. Each piece's
 /// columns become a frame as soon as they are read, so the row-wise buffers never outlive it.
-pub fn load(
+pub(crate) fn load(
     files: &[InputFile],
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Loaded, crate::AnalyzeError> {
@@ -61,7 +61,7 @@ pub fn load(
 /// `seq` (i64), `stage` (u8), `attempt` (i64), `outcome` (u8), `position` (str),
 /// `position_key` (u64), `group` (u32), `pair` (u64: (stream, group, seq)), `partition`
 /// (u32), `delivery_count` (i64), `start_ns`, `end_ns`, `trace_id` (i128), `message_id`.
-pub fn frame(parts: SpanParts) -> PolarsResult<DataFrame> {
+pub(crate) fn frame(parts: SpanParts) -> PolarsResult<DataFrame> {
     let height = parts.seq.len();
     let mut start = 0;
     let positions: Vec<Option<&str>> = (0..height).map(|i| parts.position(i, &mut start)).collect();

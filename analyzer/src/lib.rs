@@ -13,8 +13,9 @@
 //! - [`input`] reads files with [`mqtrace_reader`] in parallel pieces into one frame of
 //!   keyed spans; every record it cannot use is named (file:line) in the report, never
 //!   dropped silently.
-//! - [`findings`] holds the verdicts as polars lazy plans on integer keys, collected once.
-//! - [`report`] renders SPEC §6's JSON, a terminal table, CSV or Parquet.
+//! - The verdicts are polars lazy plans on integer keys, collected once, then decoded into
+//!   typed [`Finding`]s whose [`Evidence`] is built from fields.
+//! - [`report`] renders SPEC §6's JSON, a terminal table, CSV or Parquet from those.
 //!
 //! ## Usage
 //!
@@ -33,11 +34,15 @@
 //! ```
 
 pub mod error;
-pub mod findings;
+mod findings;
 pub mod input;
+mod keys;
 pub mod report;
+mod select;
 
 pub use error::AnalyzeError;
+pub use findings::{Evidence, MAX_EXPANDED_GAP, Passed};
+pub use mqtrace_vocab::finding::{Kind, Where};
 pub use report::{Finding, Report};
 
 use polars::prelude::*;
@@ -86,18 +91,11 @@ pub fn analyze(
     let read = started.elapsed();
     let input = loaded.read;
     let (streams, groups, partitions) = (input.streams, input.groups, input.partitions);
-    let mut spans = loaded.frame.lazy();
-    if !options.streams.is_empty() {
-        let keep: Vec<u32> = streams
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, s))| options.streams.iter().any(|w| w == s))
-            .map(|(i, _)| i as u32)
-            .collect();
-        spans = spans.filter(
-            col("stream").is_in(lit(Series::new("keep".into(), keep)).implode(false), false),
-        );
-    }
+    let selection = select::Selection {
+        streams: &options.streams,
+        groups: &options.groups,
+    };
+    let spans = selection.spans(loaded.frame.lazy(), &streams);
     let window = report::Window::new(&input.stats, options.until);
     let passing = findings::Passing {
         window_end_ns: window.end_unix_nano,
@@ -120,18 +118,6 @@ pub fn analyze(
         &partitions,
         &collected,
     )?;
-    if !options.streams.is_empty() {
-        report.summary.streams = streams
-            .iter()
-            .filter(|(_, s)| options.streams.iter().any(|w| w == s))
-            .count() as u64;
-    }
-    if !options.groups.is_empty() {
-        report.retain_findings(|f| {
-            f.consumer_group
-                .as_ref()
-                .is_none_or(|g| options.groups.contains(g))
-        });
-    }
+    selection.report(&mut report, &streams);
     Ok(report)
 }

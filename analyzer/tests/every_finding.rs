@@ -3,7 +3,7 @@
 //! spans, a group that joins late, partitions): the analyzer must report exactly the expected
 //! findings, nothing more.
 
-use mqtrace_analyzer::{Options, analyze, input};
+use mqtrace_analyzer::{Evidence, Kind, Options, Passed, Where, analyze, input};
 use mqtrace_tracegen::{Host, Msg, Traces};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -203,12 +203,21 @@ fn every_kind_of_finding_is_reported_exactly_once_and_nothing_else() {
     let linked = report
         .findings
         .iter()
-        .find(|f| f.seq == 8 && f.kind == "duplicate" && f.stage.as_deref() == Some("produce"))
+        .find(|f| f.seq == 8 && f.kind == Kind::Duplicate && f.stage == Some(Where::Produce))
         .expect("duplicate/produce of 8");
+    // The evidence is built from the fields: the positions come as values, then as text.
+    let Evidence::StoredAt { positions } = &linked.evidence else {
+        panic!("{:?}", linked.evidence);
+    };
+    assert_eq!(positions.len(), 2);
     assert!(
-        linked.evidence.starts_with("stored 2 times: positions ")
-            && linked.evidence.contains("8a")
-            && linked.evidence.contains("8b"),
+        positions.iter().any(|p| p.ends_with("8a")) && positions.iter().any(|p| p.ends_with("8b"))
+    );
+    assert!(
+        linked
+            .evidence
+            .to_string()
+            .starts_with("stored 2 times: positions "),
         "{}",
         linked.evidence
     );
@@ -219,6 +228,13 @@ fn every_kind_of_finding_is_reported_exactly_once_and_nothing_else() {
         .expect("lost/store of 6");
     assert_eq!(
         store.evidence,
+        Evidence::LostStore {
+            acked_at: Some(vec!["6".to_owned()]),
+            passed: Passed::AtSeq(16)
+        }
+    );
+    assert_eq!(
+        store.evidence.to_string(),
         "acked ok at position 6; never delivered to this group; group passed it at seq 16"
     );
     assert_eq!(store.message_id, "p1:orders:6");
@@ -254,7 +270,7 @@ fn a_finding_joins_linked_traces_and_renamed_destinations_on_the_seq() {
         "the producer's trace and the linked consumer trace"
     );
     assert_eq!(
-        lost.evidence,
+        lost.evidence.to_string(),
         "delivered 1 time(s) (at 7), never settled; group passed it at seq 14"
     );
 }

@@ -1,6 +1,9 @@
 //! `unobserved`: seqs no span carries, between seqs of the same stream that some span does.
 
+use mqtrace_vocab::finding::Kind;
 use polars::prelude::*;
+
+use super::messages::{kind, stage_of};
 
 /// Gaps wider than this are reported as one finding (at the gap's first seq) instead of one
 /// per seq: a jump of billions is a producer restart or a bad record, not billions of losses.
@@ -28,25 +31,13 @@ pub fn unobserved(messages: LazyFrame) -> PolarsResult<LazyFrame> {
         .with_column((col("next_seq") - col("seq") - lit(1i64)).alias("width"))
         // Both kinds of hole below read it: sort once.
         .cache();
-    let evidence = |e: Expr| {
-        concat_str(
-            [
-                lit("no span carries this seq; the stream has seq "),
-                col("seq").cast(DataType::String),
-                lit(" and seq "),
-                col("next_seq").cast(DataType::String),
-                e,
-            ],
-            "",
-            true,
-        )
-    };
     let small = seqs
         .clone()
         .filter(col("width").lt_eq(lit(MAX_EXPANDED_GAP)))
         .select([
             col("stream"),
-            evidence(lit("")).alias("evidence"),
+            col("seq").alias("prev_seq"),
+            col("next_seq"),
             int_ranges(
                 col("seq") + lit(1i64),
                 col("next_seq"),
@@ -63,27 +54,22 @@ pub fn unobserved(messages: LazyFrame) -> PolarsResult<LazyFrame> {
             },
         )
         .select([
-            lit("unobserved").alias("kind"),
-            lit(NULL).cast(DataType::String).alias("stage"),
+            kind(Kind::Unobserved),
+            stage_of(None),
             col("stream"),
             col("missing").alias("seq"),
-            col("evidence"),
+            col("prev_seq"),
+            col("next_seq"),
+            lit(NULL).cast(DataType::Int64).alias("stands_for"),
         ]);
     let wide = seqs.filter(col("width").gt(lit(MAX_EXPANDED_GAP))).select([
-        lit("unobserved").alias("kind"),
-        lit(NULL).cast(DataType::String).alias("stage"),
+        kind(Kind::Unobserved),
+        stage_of(None),
         col("stream"),
         (col("seq") + lit(1i64)).alias("seq"),
-        evidence(concat_str(
-            [
-                lit("; this finding stands for all "),
-                col("width").cast(DataType::String),
-                lit(" seqs in between"),
-            ],
-            "",
-            true,
-        ))
-        .alias("evidence"),
+        col("seq").alias("prev_seq"),
+        col("next_seq"),
+        col("width").alias("stands_for"),
     ]);
     concat([small, wide], UnionArgs::default())
 }
@@ -135,17 +121,13 @@ mod tests {
             .collect();
         assert_eq!(stream, [Some(0), Some(0), Some(1)]);
         assert_eq!(seq, [Some(3), Some(4), Some(12)]);
-        let evidence = found
-            .column("evidence")
-            .expect("evidence")
-            .str()
-            .expect("str")
-            .get(2)
-            .unwrap_or_default()
-            .to_owned();
-        assert!(
-            evidence.contains("all 1999998 seqs in between"),
-            "{evidence}"
-        );
+        let stands_for: Vec<Option<i64>> = found
+            .column("stands_for")
+            .expect("stands_for")
+            .i64()
+            .expect("i64")
+            .iter()
+            .collect();
+        assert_eq!(stands_for, [None, None, Some(1_999_998)]);
     }
 }

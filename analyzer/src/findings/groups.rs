@@ -3,8 +3,10 @@
 
 use polars::prelude::*;
 
-use super::messages::{POSITIONS, count, distinct_where, first_when, is_stage, lost_at_produce};
+use super::messages::{count, distinct_where, first_when, is_stage, lost_at_produce, n};
+use crate::keys::{pair_base, pair_of_base, pair_partition};
 use mqtrace_reader::columns::{outcome, stage};
+use mqtrace_vocab::finding::{Kind, Where};
 
 /// When a span's end counts as "long ago": `window_end - grace`.
 #[derive(Clone, Copy, Debug)]
@@ -18,12 +20,6 @@ pub struct Passing {
 fn join_left(left: LazyFrame, right: LazyFrame, on: &[&str]) -> LazyFrame {
     let keys: Vec<Expr> = on.iter().map(|k| col(*k)).collect();
     left.join(right, keys.clone(), keys, JoinArgs::new(JoinType::Left))
-}
-
-/// The (stream, group) part of a `pair` key: the key is the pair's code above bit 40 plus
-/// the seq (subtracted, not divided out: polars' integer division needs another feature).
-fn pair_base() -> Expr {
-    (col("pair") - col("seq").cast(DataType::UInt64)).alias("pair_base")
 }
 
 /// Expected groups: every group that delivered any message of a stream, from the first seq
@@ -65,7 +61,7 @@ pub fn group_activity(spans: LazyFrame) -> LazyFrame {
             count(is_stage(stage::CONSUME_ACK)).alias("settles"),
             when(is_stage(stage::DELIVER))
                 .then(col("delivery_count"))
-                .otherwise(lit(NULL).cast(DataType::Int32))
+                .otherwise(lit(NULL).cast(DataType::Int64))
                 .max()
                 .alias("max_delivery_count"),
             first_when(is_stage(stage::DELIVER), "start_ns").alias("delivered_ns"),
@@ -114,13 +110,6 @@ fn high_water(spans: LazyFrame, of_stage: u8, name: &str) -> (LazyFrame, LazyFra
     (per_partition, any)
 }
 
-/// (stream, group, partition) as one integer: the (stream, group) code sits above bit 40 in
-/// `pair_base`, a partition's code (< 2^32) below. The high-water joins run on every pair, and
-/// polars joins on one integer far faster than on three columns.
-fn pair_partition() -> Expr {
-    (col("pair_base") + col("partition").cast(DataType::UInt64)).alias("pair_partition")
-}
-
 /// `{name}_passed`: the group went past the message (a higher seq on the message's partition,
 /// or on any partition when the message's is unknown), or the message is older than the grace.
 fn passed(name: &str, passing: Passing) -> Expr {
@@ -134,31 +123,15 @@ fn passed(name: &str, passing: Passing) -> Expr {
     by_seq.or(col("last_end").lt(lit(cutoff)))
 }
 
-/// How a group passed a message, for the evidence.
-fn passed_how(name: &str, passing: Passing) -> Expr {
+/// The later seq by which the group passed a message (null when it passed by age only), for
+/// the evidence.
+fn passed_seq(name: &str) -> Expr {
     let seq = when(col("partition").is_not_null())
         .then(col(format!("{name}_part")))
         .otherwise(col(format!("{name}_any")));
     when(seq.clone().gt(col("seq")).fill_null(lit(false)))
-        .then(concat_str(
-            [lit("group passed it at seq "), seq.cast(DataType::String)],
-            "",
-            true,
-        ))
-        .otherwise(concat_str(
-            [
-                lit("its last span ended "),
-                ((lit(passing.window_end_ns) - col("last_end")) / lit(1_000_000_000i64))
-                    .cast(DataType::String),
-                lit("s before the end of the window"),
-            ],
-            "",
-            true,
-        ))
-}
-
-fn text(parts: Vec<Expr>) -> Expr {
-    concat_str(parts, "", true)
+        .then(seq)
+        .otherwise(lit(NULL).cast(DataType::Int64))
 }
 
 /// Per (message, expected group) findings; `activity` is [`group_activity`] of the spans.
@@ -177,7 +150,7 @@ pub fn pair_findings(
             JoinArgs::new(JoinType::Inner),
         )
         .filter(col("seq").gt_eq(col("first_seq")))
-        .with_column((col("pair_base") + col("seq").cast(DataType::UInt64)).alias("pair"));
+        .with_column(pair_of_base());
     let (dp, da) = high_water(spans.clone(), stage::DELIVER, "delivered");
     let (sp, sa) = high_water(spans.clone(), stage::CONSUME_ACK, "settled");
     let activity = activity.drop(by_name(["msg", "group"], true, false));
@@ -216,7 +189,7 @@ pub fn pair_findings(
     let same_copy_again = col("positioned_deliveries")
         .gt(col("delivered_copies"))
         .or(col("max_delivery_count")
-            .gt_eq(lit(2i32))
+            .gt_eq(lit(2i64))
             .fill_null(lit(false)))
         .or(col("positioned_deliveries")
             .eq(lit(0u32))
@@ -228,79 +201,33 @@ pub fn pair_findings(
         .and(delivered_passed.clone().not())
         .or(delivered.clone().and(unsettled).and(settled_passed.not()));
 
-    let kind = when(lost_store.clone())
-        .then(lit("lost"))
+    let code = |k: Kind| lit(k as u8).cast(DataType::UInt8);
+    let kind_code = when(lost_store.clone())
+        .then(code(Kind::Lost))
         .when(lost_consume.clone())
-        .then(lit("lost"))
+        .then(code(Kind::Lost))
         .when(duplicate_consume.clone())
-        .then(lit("duplicate"))
-        .when(redelivered.clone())
-        .then(lit("redelivered"))
-        .when(in_flight.clone())
-        .then(lit("in_flight"))
-        .otherwise(lit(NULL).cast(DataType::String));
-    let stage_name = when(lost_store.clone())
-        .then(lit("store"))
-        .when(lost_consume.clone())
-        .then(lit("consume"))
-        .when(duplicate_consume.clone())
-        .then(lit("consume"))
-        .otherwise(lit(NULL).cast(DataType::String));
-    let stored_how = when(col("ok_acks").gt(lit(0u32)))
-        // Filled in from the message's details (see `find`): positions are looked up only
-        // for messages with a finding.
-        .then(lit(format!("acked ok at position {POSITIONS}")))
-        .otherwise(lit("delivered to another group"));
-    let evidence = when(lost_store)
-        .then(text(vec![
-            stored_how,
-            lit("; never delivered to this group; "),
-            passed_how("delivered", passing),
-        ]))
-        .when(lost_consume)
-        .then(text(vec![
-            lit("delivered "),
-            col("delivered").cast(DataType::String),
-            lit(" time(s)"),
-            when(col("delivered_at").is_not_null())
-                .then(text(vec![lit(" (at "), col("delivered_at"), lit(")")]))
-                .otherwise(lit("")),
-            when(col("settles").gt(lit(0u32)))
-                .then(text(vec![
-                    lit(", settled "),
-                    col("settles").cast(DataType::String),
-                    lit(" time(s) but never with ack"),
-                ]))
-                .otherwise(lit(", never settled")),
-            lit("; "),
-            passed_how("settled", passing),
-        ]))
-        .when(duplicate_consume)
-        .then(text(vec![
-            lit("settled with ack "),
-            col("acks").cast(DataType::String),
-            lit(" times in this group: processed more than once"),
-        ]))
+        .then(code(Kind::Duplicate))
         .when(redelivered)
-        .then(text(vec![
-            lit("delivered "),
-            col("delivered").cast(DataType::String),
-            lit(" times, processed once"),
-        ]))
+        .then(code(Kind::Redelivered))
         .when(in_flight)
-        .then(
-            when(delivered)
-                .then(lit(
-                    "delivered, not settled yet; the group has not passed it",
-                ))
-                .otherwise(lit("not delivered yet; the group has not passed it")),
-        )
-        .otherwise(lit(NULL).cast(DataType::String));
+        .then(code(Kind::InFlight))
+        .otherwise(lit(NULL).cast(DataType::UInt8));
+    let stage_code = when(lost_store.clone())
+        .then(lit(Where::Store as u8).cast(DataType::UInt8))
+        .when(lost_consume.clone().or(duplicate_consume))
+        .then(lit(Where::Consume as u8).cast(DataType::UInt8))
+        .otherwise(lit(NULL).cast(DataType::UInt8));
+    let passed_by = when(lost_store)
+        .then(passed_seq("delivered"))
+        .when(lost_consume)
+        .then(passed_seq("settled"))
+        .otherwise(lit(NULL).cast(DataType::Int64));
 
-    // Verdicts first, then the evidence text for the few pairs that have one: `when/then`
-    // evaluates every branch on every row, and text for millions of healthy pairs is waste.
+    // Verdicts first, then the evidence fields for the few pairs that have one: `when/then`
+    // evaluates every branch on every row.
     let judged = pairs
-        .with_columns([kind.alias("kind"), stage_name.alias("stage")])
+        .with_columns([kind_code.alias("kind"), stage_code.alias("stage")])
         .filter(col("kind").is_not_null())
         .cache();
     let judged = join_left(judged.clone(), delivered_at(spans, judged), &["pair"]);
@@ -310,7 +237,13 @@ pub fn pair_findings(
         col("stream"),
         col("seq"),
         col("group"),
-        evidence.alias("evidence"),
+        n("ok_acks"),
+        n("delivered"),
+        n("settles"),
+        n("acks"),
+        passed_by.alias("passed_seq"),
+        col("last_end"),
+        col("delivered_at"),
     ]))
 }
 

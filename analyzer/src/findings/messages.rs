@@ -3,6 +3,26 @@
 use polars::prelude::*;
 
 use mqtrace_reader::columns::{outcome, stage};
+use mqtrace_vocab::finding::{Kind, Where};
+
+/// A finding's `kind` column value.
+pub(crate) fn kind(k: Kind) -> Expr {
+    lit(k as u8).cast(DataType::UInt8).alias("kind")
+}
+
+/// A finding's `stage` column value.
+pub(crate) fn stage_of(w: Option<Where>) -> Expr {
+    match w {
+        Some(w) => lit(w as u8).cast(DataType::UInt8),
+        None => lit(NULL).cast(DataType::UInt8),
+    }
+    .alias("stage")
+}
+
+/// A count column as the findings carry evidence numbers.
+pub(crate) fn n(name: &str) -> Expr {
+    col(name).cast(DataType::Int64)
+}
 
 pub(crate) fn is_stage(s: u8) -> Expr {
     col("stage").eq(lit(s))
@@ -102,11 +122,6 @@ pub fn details(spans: LazyFrame, keys: LazyFrame) -> LazyFrame {
         ])
 }
 
-/// Where a duplicate's evidence lists its positions, filled in once details are joined.
-pub(crate) const POSITIONS: &str = "{positions}";
-/// Where a duplicate's evidence gives how many positions it has, filled in with them.
-pub(crate) const COPIES: &str = "{copies}";
-
 /// A message whose attempts all failed and that nobody delivered: only `lost/produce`.
 pub(crate) fn lost_at_produce() -> Expr {
     col("produce_n")
@@ -115,50 +130,28 @@ pub(crate) fn lost_at_produce() -> Expr {
         .and(col("deliveries").eq(lit(0u32)))
 }
 
-/// Message-level findings: `lost/produce`, `duplicate/produce`, `telemetry_gap`.
+/// Message-level findings: `lost/produce`, `duplicate/produce`, `telemetry_gap`, each with
+/// the fields its evidence is built from ([`super::rows`]).
 pub fn message_findings(messages: LazyFrame) -> PolarsResult<LazyFrame> {
     let lost = messages.clone().filter(lost_at_produce()).select([
-        lit("lost").alias("kind"),
-        lit("produce").alias("stage"),
+        kind(Kind::Lost),
+        stage_of(Some(Where::Produce)),
         col("stream"),
         col("seq"),
-        format_str(
-            "{} attempt(s), {} broker answer(s), none ok; never delivered",
-            &[col("produce_n"), col("store_answers")],
-        )?
-        .alias("evidence"),
+        n("produce_n").alias("attempts"),
+        n("store_answers").alias("answers"),
     ]);
     let two_positions = col("copy_min").neq(col("copy_max")).fill_null(lit(false));
     let stored_twice = two_positions.clone().or(col("copy_max")
         .is_null()
         .and(col("ok_acks").gt_eq(lit(2u32))));
     let duplicate = messages.clone().filter(stored_twice).select([
-        lit("duplicate").alias("kind"),
-        lit("produce").alias("stage"),
+        kind(Kind::Duplicate),
+        stage_of(Some(Where::Produce)),
         col("stream"),
         col("seq"),
-        when(two_positions)
-            .then(concat_str(
-                [
-                    lit("stored "),
-                    lit(COPIES),
-                    lit(" times: positions "),
-                    // Filled in from the message's details (see `find`).
-                    lit(POSITIONS),
-                ],
-                "",
-                true,
-            ))
-            .otherwise(concat_str(
-                [
-                    lit("acked ok "),
-                    col("ok_acks").cast(DataType::String),
-                    lit(" times (the broker gives no positions)"),
-                ],
-                "",
-                true,
-            ))
-            .alias("evidence"),
+        n("ok_acks"),
+        two_positions.alias("two_positions"),
     ]);
     let gap = messages
         .filter(
@@ -167,20 +160,17 @@ pub fn message_findings(messages: LazyFrame) -> PolarsResult<LazyFrame> {
                 .and(col("produce_n").eq(lit(0u32))),
         )
         .select([
-            lit("telemetry_gap").alias("kind"),
-            lit(NULL).cast(DataType::String).alias("stage"),
+            kind(Kind::TelemetryGap),
+            stage_of(None),
             col("stream"),
             col("seq"),
-            concat_str(
-                [
-                    lit("delivered "),
-                    col("deliveries").cast(DataType::String),
-                    lit(" time(s) but no produce span exists"),
-                ],
-                "",
-                true,
-            )
-            .alias("evidence"),
+            n("deliveries"),
         ]);
-    concat([lost, duplicate, gap], UnionArgs::default())
+    concat(
+        [lost, duplicate, gap],
+        UnionArgs {
+            diagonal: true,
+            ..UnionArgs::default()
+        },
+    )
 }

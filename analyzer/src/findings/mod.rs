@@ -6,32 +6,29 @@ mod gaps;
 mod groups;
 mod latency;
 mod messages;
+mod rows;
 
-pub use gaps::{MAX_EXPANDED_GAP, unobserved};
-pub use groups::{Passing, expected_groups, group_activity, pair_findings};
-pub use latency::latency;
-pub use messages::{details, message_findings, messages};
+pub use gaps::MAX_EXPANDED_GAP;
+pub use groups::Passing;
+pub use rows::{Evidence, Names, Passed, decode};
+
+use gaps::unobserved;
+use groups::{group_activity, pair_findings};
+use latency::latency;
+use messages::{details, message_findings, messages};
 
 use polars::prelude::*;
 
 /// The findings and the counts the summary needs.
 #[derive(Debug)]
 pub struct Collected {
-    /// One row per finding: `kind`, `stage`, `stream`, `seq`, `group`, `evidence`,
-    /// `message_id`, `partition`, `trace_ids`.
+    /// One row per finding: `kind`, `stage` (codes), `stream`, `seq`, `group`, the evidence's
+    /// fields, `message_id`, `partition`, `trace_ids`, `positions`: [`decode`] reads it.
     pub findings: DataFrame,
     /// Messages seen (distinct (stream, seq) with any span).
     pub messages: u64,
     /// Per-stage latency percentiles (see [`latency`]).
     pub latency: DataFrame,
-}
-
-/// The message's distinct positions, comma-separated, for the evidence texts.
-fn positions_text() -> Expr {
-    let joined = col("positions").list().join(lit(", "), true);
-    when(joined.clone().fill_null(lit("")).eq(lit("")))
-        .then(lit("none given"))
-        .otherwise(joined)
 }
 
 /// Every finding of `spans` (the frame built by [`crate::input::frame`]).
@@ -42,38 +39,19 @@ pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
     let activity = group_activity(spans.clone()).cache();
     let per_group = pair_findings(spans.clone(), messages.clone(), activity.clone(), passing)?;
     let latency = latency(messages.clone(), activity)?;
-    let columns = || {
-        [
-            col("kind"),
-            col("stage"),
-            col("stream"),
-            col("seq"),
-            col("group"),
-            col("evidence"),
-        ]
-    };
-    let no_group = |lf: LazyFrame| {
-        lf.with_column(lit(NULL).cast(DataType::UInt32).alias("group"))
-            .select(columns())
-    };
+    let no_group = |lf: LazyFrame| lf.with_column(lit(NULL).cast(DataType::UInt32).alias("group"));
+    // Each part carries the evidence fields of its kinds; the union fills the others with
+    // nulls.
     let findings = concat(
-        [
-            no_group(per_message),
-            no_group(holes),
-            per_group.select(columns()),
-        ],
+        [no_group(per_message), no_group(holes), per_group],
         UnionArgs {
             to_supertypes: true,
+            diagonal: true,
             ..UnionArgs::default()
         },
     )?
+    .with_column(crate::keys::message_key_expr())
     .cache();
-    // Joined on the message key: one integer, not (stream, seq).
-    let findings = findings.with_column(
-        (col("stream").cast(DataType::UInt64) * lit(1u64 << mqtrace_vocab::keys::SEQ_BITS)
-            + col("seq").cast(DataType::UInt64))
-        .alias("msg"),
-    );
     let keys = findings
         .clone()
         .select([col("msg")])
@@ -91,19 +69,7 @@ pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
             [col("msg")],
             JoinArgs::new(JoinType::Left),
         )
-        .with_column(
-            col("evidence")
-                .str()
-                .replace(lit(messages::POSITIONS), positions_text(), true)
-                .str()
-                .replace(
-                    lit(messages::COPIES),
-                    col("positions").list().len().cast(DataType::String),
-                    true,
-                )
-                .alias("evidence"),
-        )
-        .drop(by_name(["positions", "msg"], true, false));
+        .drop(by_name(["msg"], true, false));
     let counts = messages.select([len().alias("messages")]);
     let mut frames = LazyFrame::collect_all_with_engine(
         vec![

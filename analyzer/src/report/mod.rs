@@ -6,7 +6,9 @@ mod text;
 pub use table::render_table;
 pub use text::printable;
 
-use mqtrace_vocab::finding;
+use mqtrace_vocab::finding::{self, Kind, Where};
+
+use crate::findings::{Evidence, Names};
 use polars::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -22,13 +24,16 @@ pub static FINDING_KEYS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock:
         .collect()
 });
 
-/// One finding.
+/// One finding, typed: its kind and stage are the contract's values, its evidence the facts
+/// it rests on (written as text in the report).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// `lost`, `duplicate`, `unobserved`, `telemetry_gap`, `redelivered`, `in_flight`.
-    pub kind: String,
-    /// `produce`, `store`, `consume`, or none.
-    pub stage: Option<String>,
+    /// What happened to the message.
+    #[serde(serialize_with = "as_text")]
+    pub kind: Kind,
+    /// Where: `produce`, `store`, `consume`, or none.
+    #[serde(serialize_with = "as_optional_text")]
+    pub stage: Option<Where>,
     /// The producer id.
     pub producer_id: String,
     /// The stream.
@@ -44,36 +49,33 @@ pub struct Finding {
     /// The traces the message's spans belong to.
     pub trace_ids: Vec<String>,
     /// Why.
-    pub evidence: String,
+    #[serde(serialize_with = "as_text")]
+    pub evidence: Evidence,
+}
+
+fn as_text<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+fn as_optional_text<T: std::fmt::Display, S: serde::Serializer>(
+    v: &Option<T>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.collect_str(v),
+        None => s.serialize_none(),
+    }
 }
 
 impl Finding {
     /// `kind/stage`, or `kind` where there is no stage.
     pub fn key(&self) -> String {
-        match &self.stage {
-            Some(stage) => format!("{}/{stage}", self.kind),
-            None => self.kind.clone(),
-        }
-    }
-
-    /// The same finding with control characters in its text escaped (for text outputs).
-    pub fn printable(&self) -> Finding {
-        let p = |s: &str| printable(s).into_owned();
-        Finding {
-            producer_id: p(&self.producer_id),
-            stream: p(&self.stream),
-            consumer_group: self.consumer_group.as_deref().map(p),
-            message_id: p(&self.message_id),
-            partition: self.partition.as_deref().map(p),
-            trace_ids: self.trace_ids.iter().map(|t| p(t)).collect(),
-            evidence: p(&self.evidence),
-            ..self.clone()
-        }
+        finding::key(self.kind, self.stage)
     }
 
     /// A loss, a duplicate or an unobserved seq: what makes the exit status 1.
     pub fn is_problem(&self) -> bool {
-        matches!(self.kind.as_str(), "lost" | "duplicate" | "unobserved")
+        self.kind.is_problem()
     }
 }
 
@@ -209,7 +211,12 @@ impl Report {
             latency,
         } = collected;
         let messages = *messages;
-        let mut list = findings_from_frame(findings, streams, groups, partitions)?;
+        let names = Names {
+            streams,
+            groups,
+            partitions,
+        };
+        let mut list = crate::findings::decode(findings, &names, window.end_unix_nano)?;
         list.sort_by(|a, b| {
             (&a.producer_id, &a.stream, a.seq, &a.consumer_group, &a.kind).cmp(&(
                 &b.producer_id,
@@ -247,20 +254,26 @@ impl Report {
         self.summary.findings = count_by_key(&self.findings);
     }
 
-    /// The findings as a frame with names (for CSV and Parquet).
-    /// With `escape_text`, control characters in the text are escaped (CSV is read by people
-    /// too); Parquet keeps the values exact.
+    /// The findings as a frame with names (for CSV and Parquet). With `escape_text`, control
+    /// characters in the text are escaped (CSV is read by people too); Parquet keeps the
+    /// values exact.
     pub fn findings_frame(
         &self,
         trace_ids_as_list: bool,
         escape_text: bool,
     ) -> PolarsResult<DataFrame> {
-        let escaped: Vec<Finding>;
-        let f = if escape_text {
-            escaped = self.findings.iter().map(Finding::printable).collect();
-            &escaped
-        } else {
-            &self.findings
+        let f = &self.findings;
+        let text = |s: &str| -> String {
+            if escape_text {
+                printable(s).into_owned()
+            } else {
+                s.to_owned()
+            }
+        };
+        let strings =
+            |get: &dyn Fn(&Finding) -> String| -> Vec<String> { f.iter().map(get).collect() };
+        let optional = |get: &dyn Fn(&Finding) -> Option<String>| -> Vec<Option<String>> {
+            f.iter().map(get).collect()
         };
         let trace_ids: Column = if trace_ids_as_list {
             let lists: Vec<Series> = f
@@ -271,47 +284,33 @@ impl Report {
         } else {
             Column::new(
                 "trace_ids".into(),
-                f.iter().map(|x| x.trace_ids.join(";")).collect::<Vec<_>>(),
+                strings(&|x| text(&x.trace_ids.join(";"))),
             )
         };
         DataFrame::new(
             f.len(),
             vec![
-                Column::new(
-                    "kind".into(),
-                    f.iter().map(|x| x.kind.as_str()).collect::<Vec<_>>(),
-                ),
+                Column::new("kind".into(), strings(&|x| x.kind.as_str().to_owned())),
                 Column::new(
                     "stage".into(),
-                    f.iter().map(|x| x.stage.as_deref()).collect::<Vec<_>>(),
+                    optional(&|x| x.stage.map(|s| s.as_str().to_owned())),
                 ),
-                Column::new(
-                    "producer_id".into(),
-                    f.iter().map(|x| x.producer_id.as_str()).collect::<Vec<_>>(),
-                ),
-                Column::new(
-                    "stream".into(),
-                    f.iter().map(|x| x.stream.as_str()).collect::<Vec<_>>(),
-                ),
+                Column::new("producer_id".into(), strings(&|x| text(&x.producer_id))),
+                Column::new("stream".into(), strings(&|x| text(&x.stream))),
                 Column::new("seq".into(), f.iter().map(|x| x.seq).collect::<Vec<_>>()),
                 Column::new(
                     "consumer_group".into(),
-                    f.iter()
-                        .map(|x| x.consumer_group.as_deref())
-                        .collect::<Vec<_>>(),
+                    optional(&|x| x.consumer_group.as_deref().map(text)),
                 ),
-                Column::new(
-                    "message_id".into(),
-                    f.iter().map(|x| x.message_id.as_str()).collect::<Vec<_>>(),
-                ),
+                Column::new("message_id".into(), strings(&|x| text(&x.message_id))),
                 Column::new(
                     "partition".into(),
-                    f.iter().map(|x| x.partition.as_deref()).collect::<Vec<_>>(),
+                    optional(&|x| x.partition.as_deref().map(text)),
                 ),
                 trace_ids,
                 Column::new(
                     "evidence".into(),
-                    f.iter().map(|x| x.evidence.as_str()).collect::<Vec<_>>(),
+                    strings(&|x| text(&x.evidence.to_string())),
                 ),
             ],
         )
@@ -381,59 +380,5 @@ fn latency_from_frame(
             &b.consumer_group,
         ))
     });
-    Ok(out)
-}
-
-fn findings_from_frame(
-    df: &DataFrame,
-    streams: &[(String, String)],
-    groups: &[String],
-    partitions: &[String],
-) -> PolarsResult<Vec<Finding>> {
-    let kind = df.column("kind")?.str()?;
-    let stage = df.column("stage")?.str()?;
-    let stream = df.column("stream")?.u32()?;
-    let seq = df.column("seq")?.i64()?;
-    let group = df.column("group")?.u32()?;
-    let evidence = df.column("evidence")?.str()?;
-    let message_id = df.column("message_id")?.str()?;
-    let partition = df.column("partition")?.u32()?;
-    let trace_ids = df.column("trace_ids")?.list()?;
-    let mut out = Vec::with_capacity(df.height());
-    for i in 0..df.height() {
-        let (producer_id, stream_name) = stream
-            .get(i)
-            .and_then(|c| streams.get(c as usize))
-            .cloned()
-            .unwrap_or_default();
-        let seq = seq.get(i).unwrap_or(0);
-        let ids: Vec<String> = match trace_ids.get_as_series(i) {
-            Some(s) => s
-                .i128()
-                .map(|s| {
-                    s.iter()
-                        .flatten()
-                        .map(mqtrace_reader::columns::trace_hex)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            None => Vec::new(),
-        };
-        out.push(Finding {
-            kind: kind.get(i).unwrap_or_default().to_owned(),
-            stage: stage.get(i).map(str::to_owned),
-            message_id: message_id
-                .get(i)
-                .map(str::to_owned)
-                .unwrap_or_else(|| format!("{producer_id}:{stream_name}:{seq}")),
-            producer_id,
-            stream: stream_name,
-            seq,
-            consumer_group: name(groups, group.get(i)),
-            partition: name(partitions, partition.get(i)),
-            trace_ids: ids,
-            evidence: evidence.get(i).unwrap_or_default().to_owned(),
-        });
-    }
     Ok(out)
 }
