@@ -1,7 +1,8 @@
 //! The mqtrace demo: five real faults on librdkafka's in-process mock cluster, traced to
 //! files, then analyzed — and the analyzer's verdicts checked against what was injected.
 //!
-//! Run: `cargo run --release --example demo [OUT_DIR]` (default `target/mqtrace-demo`).
+//! Run: `scripts/demo [OUT_DIR]` (default `target/mqtrace-demo`), which builds the workspace once
+//! and runs `target/release/examples/demo`.
 
 use anyhow::bail;
 use mqtrace_analyzer::{Options, analyze, input, report::render_table};

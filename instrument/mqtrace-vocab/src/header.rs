@@ -17,8 +17,13 @@ pub const MESSAGE_ID: &str = "mqtrace-message-id";
 /// copy by the attempt that stored it, so that a retry stored twice shows as two copies.
 pub const ATTEMPT: &str = "mqtrace-attempt";
 
+/// The compact form (SPEC §3 v2): all of mqtrace's numbering in one header (see
+/// [`crate::compact`]).
+pub const COMPACT: &str = "mqtrace";
+
 /// Every header name above: adapters whose clients want `'static` names map to these.
-pub const ALL: [&str; 7] = [
+pub const ALL: [&str; 8] = [
+    COMPACT,
     TRACEPARENT,
     TRACESTATE,
     PRODUCER_ID,

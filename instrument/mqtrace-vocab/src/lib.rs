@@ -18,6 +18,7 @@
 //! ```
 
 pub mod attr;
+pub mod compact;
 pub mod finding;
 pub mod header;
 pub mod keys;
