@@ -23,6 +23,7 @@ pub mod finding;
 pub mod header;
 pub mod keys;
 pub mod limits;
+pub mod seqs;
 mod stage;
 
 pub use stage::{SettleOutcome, Stage, StoreOutcome};
