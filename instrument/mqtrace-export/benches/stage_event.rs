@@ -146,6 +146,80 @@ fn stage_events(c: &mut Criterion) {
     }
 }
 
+/// Ledger and off modes (SPEC §2b): the app-thread cost of an ordinary message, whose events
+/// go into ledgers (no span), against full mode's spans above.
+fn ledger_and_off(c: &mut Criterion) {
+    use mqtrace::Mode;
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(ours(Overflow::Block))
+        .build();
+    let producer = |mode| {
+        Producer::builder("kafka")
+            .producer_id("bench")
+            .tracer_provider(&provider)
+            .mode(mode)
+            .build()
+    };
+    let (ledger, off) = (producer(Mode::Ledger), producer(Mode::Off));
+    let consumer = Consumer::builder("kafka", "group")
+        .tracer_provider(&provider)
+        .mode(Mode::Ledger)
+        .build();
+    let mut group = c.benchmark_group("modes");
+    for (name, producer) in [("ledger", &ledger), ("off", &off)] {
+        // The whole producer side of one message: number, headers, call, broker answer.
+        group.bench_function(format!("{name}_message_produce_to_ack"), |b| {
+            b.iter(|| {
+                let mut headers = Headers(Vec::with_capacity(2));
+                producer
+                    .message("orders")
+                    .begin_attempt(&mut headers)
+                    .sent()
+                    .acked(Some("0/42"), Some("0"));
+                black_box(headers)
+            })
+        });
+    }
+    // The ledger record alone: the answer of an ordinary attempt.
+    group.bench_function("ledger_store_ack", |b| {
+        b.iter_batched(
+            || {
+                ledger
+                    .message("orders")
+                    .begin_attempt(&mut Headers(Vec::with_capacity(2)))
+                    .sent()
+            },
+            |pending| pending.acked(Some("0/42"), Some("0")),
+            BatchSize::SmallInput,
+        )
+    });
+    // The consumer side of one ordinary message: headers read, first delivery, ack. Each
+    // iteration delivers the next seq (made in the untimed set-up), as a real consumer does.
+    group.bench_function("ledger_deliver_and_ack", |b| {
+        b.iter_batched(
+            || {
+                let mut compact = Headers(Vec::with_capacity(1));
+                ledger
+                    .message("inbound")
+                    .begin_attempt(&mut compact)
+                    .sent()
+                    .acked(None, Some("0"));
+                compact
+            },
+            |h| {
+                let mut info = DeliveryInfo::new("inbound");
+                info.partition = Some("0".into());
+                consumer.deliver(&h, info).ack();
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+    ledger.flush();
+    consumer.flush();
+    let _ = provider.shutdown();
+}
+
 /// Keeps every span it is given, to feed the encoder bench real mqtrace spans.
 #[derive(Debug, Clone, Default)]
 struct Keep(std::sync::Arc<std::sync::Mutex<Vec<SpanData>>>);
@@ -207,5 +281,5 @@ fn file_encode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, stage_events, file_encode);
+criterion_group!(benches, stage_events, ledger_and_off, file_encode);
 criterion_main!(benches);

@@ -38,6 +38,13 @@
 //! The environment tunes the pipeline without code changes: `MQTRACE_EXPORT_OVERFLOW`
 //! (`drop`|`block`), `MQTRACE_EXPORT_QUEUE_SIZE`, `MQTRACE_EXPORT_BATCH_SIZE`,
 //! `MQTRACE_EXPORT_DELAY_MS`, plus OpenTelemetry's own `OTEL_*` variables.
+//!
+//! `MQTRACE_MODE` (`full`|`ledger`|`off`, see [`Mode`]) chooses what the instrumentation
+//! records: every `mqtrace::Producer` and `mqtrace::Consumer` builder (the adapters' too) reads
+//! it as its default, so `MQTRACE_MODE=ledger` switches an app to ledgers (SPEC §2b) without
+//! code changes. [`Telemetry::flush`], [`Telemetry::shutdown`] and dropping the [`Telemetry`]
+//! first export what the ledgers of every live ledger-mode producer and consumer hold
+//! ([`mqtrace::flush_ledgers`]), so that a ledger is not left behind a closed pipeline.
 
 mod config;
 mod error;
@@ -54,6 +61,7 @@ pub use config::{
 };
 pub use error::ExportError;
 pub use file::FileExporter;
+pub use mqtrace::{ENV_MODE, Mode};
 pub use otlp::{OtlpProtocol, otlp_exporter};
 pub use processor::{CountingBatchProcessor, Driver};
 pub use stats::{StatsSnapshot, TelemetryStats};
@@ -245,14 +253,19 @@ impl Telemetry {
         StatsSnapshot::sum(self.stats.iter().map(|s| s.snapshot()))
     }
 
-    /// Exports everything queued so far.
+    /// Exports everything queued so far, ledgers included ([`mqtrace::flush_ledgers`]).
     pub fn flush(&self) -> Result<(), ExportError> {
+        mqtrace::flush_ledgers();
         Ok(self.provider.force_flush()?)
     }
 
-    /// Exports everything queued, closes the destinations, and returns the final counts.
+    /// Exports everything queued (ledgers included), closes the destinations, and returns
+    /// the final counts.
     pub fn shutdown(mut self) -> Result<StatsSnapshot, ExportError> {
         self.shut_down = true;
+        // Ledger-mode producers and consumers may outlive this pipeline (held by tasks the
+        // runtime drops later): what their ledgers hold must go out while it still can.
+        mqtrace::flush_ledgers();
         self.provider.shutdown()?;
         Ok(self.stats())
     }
@@ -261,7 +274,68 @@ impl Telemetry {
 impl Drop for Telemetry {
     fn drop(&mut self) {
         if !self.shut_down {
+            mqtrace::flush_ledgers();
             let _ = self.provider.shutdown();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    /// Ledger-mode producers and consumers still alive when the app shuts the pipeline down:
+    /// what their ledgers hold reaches the files first.
+    #[test]
+    fn shutdown_exports_the_ledgers_of_live_producers_and_consumers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let telemetry = Telemetry::builder()
+            .file(dir.path())
+            .build()
+            .expect("pipeline");
+        let producer = mqtrace::Producer::builder("kafka")
+            .producer_id("p-ledger")
+            .tracer_provider(telemetry.provider())
+            .mode(Mode::Ledger)
+            .flush_interval(Duration::from_secs(3600))
+            .build();
+        let consumer = mqtrace::Consumer::builder("kafka", "shipping")
+            .tracer_provider(telemetry.provider())
+            .mode(Mode::Ledger)
+            .flush_interval(Duration::from_secs(3600))
+            .build();
+        for _ in 0..10 {
+            let mut headers: HashMap<String, String> = HashMap::new();
+            producer
+                .message("orders")
+                .begin_attempt(&mut headers)
+                .sent()
+                .acked(Some("0/1"), Some("0"));
+            consumer
+                .deliver(&headers, mqtrace::DeliveryInfo::new("orders"))
+                .ack();
+        }
+        let stats = telemetry.shutdown().expect("shutdown");
+        assert_eq!(
+            (stats.exported, stats.dropped()),
+            (3, 0),
+            "three ledger spans"
+        );
+
+        let mut text = String::new();
+        for entry in std::fs::read_dir(dir.path()).expect("output dir") {
+            let path = entry.expect("dir entry").path();
+            text.push_str(&std::fs::read_to_string(path).expect("read"));
+        }
+        assert_eq!(text.matches("\"mqtrace ledger orders\"").count(), 3);
+        assert_eq!(
+            text.matches("\"stringValue\":\"1-10\"").count(),
+            3,
+            "{text}"
+        );
+        assert!(!text.contains("\"mqtrace.seq\""), "no per-message span");
+        drop((producer, consumer));
     }
 }

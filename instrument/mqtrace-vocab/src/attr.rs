@@ -2,7 +2,7 @@
 //! conventions' keys it uses. The conventions' keys are written out here (this crate has no
 //! dependencies); the core crate's tests check them against `opentelemetry-semantic-conventions`.
 
-/// `produce` | `store_ack` | `deliver` | `consume_ack`.
+/// `produce` | `store_ack` | `deliver` | `consume_ack`, or [`LEDGER`] on a ledger span.
 pub const STAGE: &str = "mqtrace.stage";
 /// The producer instance that numbered the message (string).
 pub const PRODUCER_ID: &str = "mqtrace.producer.id";
@@ -23,6 +23,19 @@ pub const BROKER_DUPLICATE: &str = "mqtrace.broker.duplicate";
 pub const CONSUMER_ID: &str = "mqtrace.consumer.id";
 /// Which delivery of the message this is (int, 1 = first).
 pub const DELIVERY_COUNT: &str = "mqtrace.delivery.count";
+
+/// The value of [`STAGE`] on a ledger span (SPEC §2b): one span standing for many stage
+/// events of one stream on one side, instead of one span per event.
+pub const LEDGER: &str = "ledger";
+/// Ledger span: which stage's events it stands for: `store_ack` (first attempts acked `ok`,
+/// each seq standing for its `produce` and its `store_ack`), `deliver` (first deliveries) or
+/// `consume_ack` (settled with `ack`).
+pub const LEDGER_OF: &str = "mqtrace.ledger.of";
+/// Ledger span: the seqs it stands for, as sorted, disjoint, inclusive ranges
+/// (`1-1000,1002,1004-2000`; see [`crate::seqs::SeqRanges`]).
+pub const SEQS: &str = "mqtrace.seqs";
+/// Ledger span: how many seqs [`SEQS`] holds (int).
+pub const LEDGER_COUNT: &str = "mqtrace.ledger.count";
 
 /// Telemetry health: spans dropped so far by this process's exporter (cumulative, int).
 pub const TELEMETRY_DROPPED: &str = "mqtrace.telemetry.dropped_spans";

@@ -2,14 +2,22 @@
 //! settled (`consume_ack`).
 
 use opentelemetry::propagation::Extractor;
-use opentelemetry::trace::{Link, SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
+use opentelemetry::trace::{
+    Link, SpanContext, SpanKind, Status, TraceContextExt, Tracer, TracerProvider,
+};
 use opentelemetry::{Context, KeyValue};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, SystemTime};
 
 use crate::headers::{self, IncomingHeaders};
+use crate::ledger::{self, ConsumerLedgers, ConsumerSlot, Flush};
 use crate::message::{MessageKey, SettleOutcome};
+use crate::mode::{DEFAULT_FLUSH_INTERVAL, Mode};
 use crate::names::{Stage, attr};
-use crate::span::{Recorder, TracerChoice, app_context, common_attributes, span_name, str_value};
+use crate::span::{
+    Recorder, TracerChoice, app_context, app_sampled, common_attributes, span_name, str_value,
+};
 
 /// How a `deliver` span relates to the producer's span.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,6 +43,25 @@ struct Inner {
     group: Arc<str>,
     consumer_id: Arc<str>,
     parent_mode: ParentMode,
+    mode: Mode,
+    ledgers: ConsumerLedgers,
+    malformed: AtomicU64,
+}
+
+impl Flush for Inner {
+    fn flush(&self) {
+        self.ledgers
+            .flush(&self.recorder, &self.group, &self.consumer_id);
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone (consumer clones, unsettled deliveries): export the ledgers.
+    fn drop(&mut self) {
+        if self.mode == Mode::Ledger {
+            self.flush();
+        }
+    }
 }
 
 /// Builds a [`Consumer`].
@@ -45,9 +72,25 @@ pub struct ConsumerBuilder {
     consumer_id: Option<Arc<str>>,
     parent_mode: ParentMode,
     tracer: TracerChoice,
+    mode: Option<Mode>,
+    flush_interval: Duration,
 }
 
 impl ConsumerBuilder {
+    /// What to record (default: [`Mode::from_env`], i.e. the `MQTRACE_MODE` variable, read
+    /// when [`build`](Self::build) runs; `full` when unset).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// How often ledger mode exports its ledgers (default [`DEFAULT_FLUSH_INTERVAL`], 1 s;
+    /// at least 1 ms). Ignored in the other modes.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
     /// This instance's id (default: `{group}-{pid}`).
     pub fn consumer_id(mut self, id: impl Into<Arc<str>>) -> Self {
         self.consumer_id = Some(id.into());
@@ -71,22 +114,30 @@ impl ConsumerBuilder {
         self
     }
 
-    /// The consumer.
+    /// The consumer. In ledger mode it is registered with the process's ledger flusher
+    /// thread (started on first use).
     pub fn build(self) -> Consumer {
+        let mode = self.mode.unwrap_or_else(Mode::from_env);
         let consumer_id = self
             .consumer_id
             .unwrap_or_else(|| format!("{}-{}", self.group, std::process::id()).into());
-        Consumer {
-            inner: Arc::new(Inner {
-                recorder: Recorder {
-                    tracer: self.tracer.into_tracer(),
-                    system: self.system,
-                },
-                group: self.group,
-                consumer_id,
-                parent_mode: self.parent_mode,
-            }),
+        let inner = Arc::new(Inner {
+            recorder: Recorder {
+                tracer: self.tracer.into_tracer(),
+                system: self.system,
+            },
+            group: self.group,
+            consumer_id,
+            parent_mode: self.parent_mode,
+            mode,
+            ledgers: ConsumerLedgers::default(),
+            malformed: AtomicU64::new(0),
+        });
+        if mode == Mode::Ledger {
+            let weak: Weak<dyn Flush> = Arc::downgrade(&inner) as Weak<Inner>;
+            ledger::register(weak, self.flush_interval);
         }
+        Consumer { inner }
     }
 }
 
@@ -128,7 +179,28 @@ impl Consumer {
             consumer_id: None,
             parent_mode: ParentMode::default(),
             tracer: TracerChoice::Global,
+            mode: None,
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
         }
+    }
+
+    /// What this consumer records.
+    pub fn mode(&self) -> Mode {
+        self.inner.mode
+    }
+
+    /// Exports now what this consumer's ledgers hold (ledger mode; nothing to do otherwise).
+    /// Also done every flush interval, and when the last handle is dropped.
+    pub fn flush(&self) {
+        if self.inner.mode == Mode::Ledger {
+            self.inner.flush();
+        }
+    }
+
+    /// Deliveries so far whose compact `mqtrace` header did not parse (each was traced as a
+    /// message without it).
+    pub fn malformed_headers(&self) -> u64 {
+        self.inner.malformed.load(Ordering::Relaxed)
     }
 
     /// The consumer group.
@@ -148,23 +220,87 @@ impl Consumer {
     }
 
     /// [`deliver`](Self::deliver) from headers read already.
+    ///
+    /// In ledger mode, a first delivery (count 1, a seq this instance has not delivered
+    /// recently, not kept by a sampler: see [`Mode::Ledger`]) records no span: its seq goes
+    /// into the `deliver` ledger. Off mode records nothing (the headers are still read, for
+    /// [`Delivery::key`]).
     pub fn deliver_with(&self, incoming: IncomingHeaders, info: DeliveryInfo<'_>) -> Delivery {
+        if incoming.compact_error.is_some() {
+            self.inner.malformed.fetch_add(1, Ordering::Relaxed);
+        }
+        let parts = Parts::new(incoming, info);
+        match self.inner.mode {
+            Mode::Full => self.deliver_full(parts),
+            Mode::Ledger => self.deliver_ledger(parts),
+            Mode::Off => self.delivery(parts, Context::new(), Track::Off),
+        }
+    }
+
+    fn delivery(&self, parts: Parts, cx: Context, track: Track) -> Delivery {
+        Delivery {
+            consumer: self.clone(),
+            key: parts.key,
+            message_id: parts.message_id,
+            destination: parts.destination,
+            partition: parts.partition,
+            cx,
+            track,
+        }
+    }
+
+    fn deliver_full(&self, parts: Parts) -> Delivery {
+        let cx = self.deliver_span(&parts.span(), None);
+        self.delivery(parts, cx, Track::Full)
+    }
+
+    fn deliver_ledger(&self, mut parts: Parts) -> Delivery {
+        let Some(key) = &parts.key else {
+            // No numbering: nothing a ledger could hold.
+            return self.deliver_full(parts);
+        };
+        // Kept by a sampler: the producer's (a sampled trace context in the headers: ledger
+        // mode propagates one only with a full span) or the app's own current span.
+        let kept = parts.remote.as_ref().is_some_and(SpanContext::is_sampled) || app_sampled();
+        let slot = self
+            .inner
+            .ledgers
+            .slot(key, &parts.destination, parts.partition.as_deref());
+        let mut st = slot.state();
+        let first = st.seen.insert(key.seq);
+        if first && parts.count <= 1 && !kept {
+            let at = SystemTime::now();
+            if st.deliver.record(key.seq, at, at) {
+                let generation = st.generation;
+                drop(st);
+                let ordinary = Ordinary {
+                    slot,
+                    generation,
+                    at,
+                    position: parts.position.take(),
+                    remote: parts.remote.take(),
+                };
+                return self.delivery(parts, Context::new(), Track::Ordinary(ordinary));
+            }
+        }
+        drop(st);
+        self.deliver_full(parts)
+    }
+
+    /// Records a `deliver` span: now, ended at once; or, `late_at` a given time (a ledger
+    /// delivery found not ordinary when settled), as a new trace linked to the producer's
+    /// context (its would-be parent was not sampled: a parent the sampler drops would drop
+    /// this span too).
+    fn deliver_span(&self, d: &DeliverSpan<'_>, late_at: Option<SystemTime>) -> Context {
         let inner = &self.inner;
         let rec = &inner.recorder;
-        let destination: Arc<str> = info.destination.into();
-        let partition: Option<Arc<str>> = info.partition.map(Into::into);
-        let message_id: Option<Arc<str>> = incoming
-            .message_id
-            .or(info.message_id)
-            .map(Into::into)
-            .or_else(|| incoming.key.as_ref().map(|k| k.default_message_id().into()));
         let mut attrs = common_attributes(
             Stage::Deliver,
             &rec.system,
-            incoming.key.as_ref(),
-            message_id.as_ref(),
-            &destination,
-            partition.as_ref(),
+            d.key,
+            d.message_id,
+            d.destination,
+            d.partition,
             6,
         );
         attrs.push(KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "process"));
@@ -177,40 +313,119 @@ impl Consumer {
             attr::CONSUMER_ID,
             str_value(&inner.consumer_id),
         ));
-        attrs.push(KeyValue::new(
-            attr::DELIVERY_COUNT,
-            i64::from(info.delivery_count.max(1)),
-        ));
-        if let Some(pos) = &info.position {
+        attrs.push(KeyValue::new(attr::DELIVERY_COUNT, i64::from(d.count)));
+        if let Some(pos) = d.position {
             attrs.push(KeyValue::new(attr::BROKER_POSITION, pos.clone()));
         }
         let mut builder = rec
             .tracer
-            .span_builder(span_name("process", &destination))
+            .span_builder(span_name("process", d.destination))
             .with_kind(SpanKind::Consumer)
             .with_attributes(attrs);
-        let parent = match (inner.parent_mode, &incoming.remote) {
-            (ParentMode::Child, Some(remote)) => {
+        let parent = match (late_at, inner.parent_mode, d.remote) {
+            (Some(_), _, remote) => {
+                if let Some(remote) = remote {
+                    builder = builder.with_links(vec![Link::with_context(remote.clone())]);
+                }
+                Context::new()
+            }
+            (None, ParentMode::Child, Some(remote)) => {
                 Context::new().with_remote_span_context(remote.clone())
             }
-            (ParentMode::Link, Some(remote)) => {
+            (None, ParentMode::Link, Some(remote)) => {
                 builder = builder.with_links(vec![Link::with_context(remote.clone())]);
                 app_context()
             }
-            (_, None) => app_context(),
+            (None, _, None) => app_context(),
         };
+        if let Some(at) = late_at {
+            builder = builder.with_start_time(at);
+        }
         let span = builder.start_with_context(&rec.tracer, &parent);
         let cx = Context::new().with_span(span);
-        cx.span().end();
-        Delivery {
-            consumer: self.clone(),
+        match late_at {
+            Some(at) => cx.span().end_with_timestamp(at),
+            None => cx.span().end(),
+        }
+        cx
+    }
+}
+
+/// A delivery's identity and what its `deliver` span carries.
+struct Parts {
+    key: Option<MessageKey>,
+    message_id: Option<Arc<str>>,
+    destination: Arc<str>,
+    partition: Option<Arc<str>>,
+    position: Option<String>,
+    count: u32,
+    remote: Option<SpanContext>,
+}
+
+impl Parts {
+    fn new(incoming: IncomingHeaders, info: DeliveryInfo<'_>) -> Self {
+        let message_id: Option<Arc<str>> = incoming
+            .message_id
+            .or(info.message_id)
+            .map(Into::into)
+            .or_else(|| incoming.key.as_ref().map(|k| k.default_message_id().into()));
+        Parts {
             key: incoming.key,
             message_id,
-            destination,
-            partition,
-            cx,
+            destination: info.destination.into(),
+            partition: info.partition.map(Into::into),
+            position: info.position,
+            count: info.delivery_count.max(1),
+            remote: incoming.remote,
         }
     }
+
+    fn span(&self) -> DeliverSpan<'_> {
+        DeliverSpan {
+            key: self.key.as_ref(),
+            message_id: self.message_id.as_ref(),
+            destination: &self.destination,
+            partition: self.partition.as_ref(),
+            position: self.position.as_ref(),
+            count: self.count,
+            remote: self.remote.as_ref(),
+        }
+    }
+}
+
+/// What a `deliver` span is made of.
+struct DeliverSpan<'a> {
+    key: Option<&'a MessageKey>,
+    message_id: Option<&'a Arc<str>>,
+    destination: &'a Arc<str>,
+    partition: Option<&'a Arc<str>>,
+    position: Option<&'a String>,
+    count: u32,
+    remote: Option<&'a SpanContext>,
+}
+
+/// What a delivery records when settled.
+#[derive(Debug)]
+enum Track {
+    /// Spans as SPEC §2.
+    Full,
+    /// Ledger mode: a first delivery, in the `deliver` ledger.
+    Ordinary(Ordinary),
+    /// Off mode: nothing.
+    Off,
+}
+
+/// A ledger-mode first delivery: where its seq was recorded, and what its `deliver` span
+/// would carry should the settle show it was not ordinary.
+#[derive(Debug)]
+struct Ordinary {
+    slot: Arc<ConsumerSlot>,
+    /// The slot's generation when recorded: the seq is still in the unexported `deliver`
+    /// ledger while the generation is the same.
+    generation: u64,
+    at: SystemTime,
+    position: Option<String>,
+    remote: Option<SpanContext>,
 }
 
 /// One received delivery, waiting to be settled.
@@ -223,6 +438,7 @@ pub struct Delivery {
     destination: Arc<str>,
     partition: Option<Arc<str>>,
     cx: Context,
+    track: Track,
 }
 
 impl Delivery {
@@ -236,7 +452,8 @@ impl Delivery {
         self.message_id.as_deref()
     }
 
-    /// The `deliver` span's context: parent the app's processing spans on it.
+    /// The `deliver` span's context: parent the app's processing spans on it. An empty
+    /// context when the delivery has no span (a first delivery in ledger mode, off mode).
     pub fn context(&self) -> &Context {
         &self.cx
     }
@@ -248,7 +465,47 @@ impl Delivery {
 
     /// Records `consume_ack`: `outcome`, under the client's operation name (`ack`, `nack`,
     /// `reject`, `commit`, `term`, …). Settling `Error` sets status ERROR.
-    pub fn settle(self, outcome: SettleOutcome, operation_name: &str) {
+    ///
+    /// In ledger mode, a first delivery settled with `ack` only adds its seq to the
+    /// `consume_ack` ledger. Settled otherwise, it records full spans: its `deliver` span
+    /// (late, at the delivery's time, its seq then left out of the `deliver` ledger) and
+    /// `consume_ack` as its child; if the `deliver` ledger holding it was exported already,
+    /// `consume_ack` alone, in a trace of its own.
+    pub fn settle(mut self, outcome: SettleOutcome, operation_name: &str) {
+        match std::mem::replace(&mut self.track, Track::Off) {
+            Track::Off => return,
+            Track::Full => {}
+            Track::Ordinary(o) => {
+                let seq = self.key.as_ref().map_or(0, |k| k.seq);
+                let now = SystemTime::now();
+                let mut st = o.slot.state();
+                if outcome == SettleOutcome::Ack {
+                    if st.consume_ack.record(seq, now, now) {
+                        return;
+                    }
+                    // The seq was acked already this interval (a set cannot say twice): a
+                    // full span, child of nothing (its `deliver` is in a ledger).
+                } else if st.generation == o.generation {
+                    st.deliver.retract(seq);
+                    drop(st);
+                    let d = DeliverSpan {
+                        key: self.key.as_ref(),
+                        message_id: self.message_id.as_ref(),
+                        destination: &self.destination,
+                        partition: self.partition.as_ref(),
+                        position: o.position.as_ref(),
+                        count: 1,
+                        remote: o.remote.as_ref(),
+                    };
+                    self.cx = self.consumer.deliver_span(&d, Some(o.at));
+                }
+            }
+        }
+        self.record_settle(outcome, operation_name);
+    }
+
+    /// The `consume_ack` span, child of the `deliver` span (or of nothing in ledger mode).
+    fn record_settle(&self, outcome: SettleOutcome, operation_name: &str) {
         let inner = &self.consumer.inner;
         let rec = &inner.recorder;
         let mut attrs = common_attributes(

@@ -7,12 +7,24 @@
 //! The W3C `traceparent` codec is written out here (a few lines) because the propagator that
 //! ships with OpenTelemetry lives in the SDK, and this crate depends on the API only.
 
+use mqtrace_vocab::compact::{self, CompactError};
 use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::message::MessageKey;
 use crate::names::header;
+
+/// Compact `mqtrace` header values that did not parse, process-wide.
+static MALFORMED_COMPACT: AtomicU64 = AtomicU64::new(0);
+
+/// How many compact `mqtrace` header values [`extract`] could not parse in this process so far
+/// (each such message was read as one without mqtrace's compact header). Per consumer:
+/// [`Consumer::malformed_headers`](crate::Consumer::malformed_headers).
+pub fn malformed_compact_headers() -> u64 {
+    MALFORMED_COMPACT.load(Ordering::Relaxed)
+}
 
 /// What a consumer reads back from a message's headers.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -23,8 +35,12 @@ pub struct IncomingHeaders {
     pub message_id: Option<String>,
     /// The producer's span context from `traceparent`/`tracestate`, when valid.
     pub remote: Option<SpanContext>,
-    /// The send attempt that wrote the headers (`mqtrace-attempt`), when present and valid.
+    /// The send attempt that wrote the headers (`mqtrace-attempt`, or the compact header's
+    /// attempt field), when present and valid.
     pub attempt: Option<u32>,
+    /// Why the compact `mqtrace` header, present, was not read (the message then counts as
+    /// one without it; the five-header form is still read if present).
+    pub compact_error: Option<CompactError>,
 }
 
 /// Writes the trace context of `span` and the message's numbering into `carrier`.
@@ -42,6 +58,36 @@ pub fn inject(carrier: &mut dyn Injector, span: &SpanContext, key: &MessageKey, 
     carrier.set(header::MESSAGE_ID, message_id.to_owned());
 }
 
+/// Writes the compact form (SPEC §3 v2): the one `mqtrace` header
+/// `1;{producer_id};{stream};{seq};{attempt}[;{message_id}]`, and the trace context of `span`
+/// only when one is given (a span context is propagated: ledger mode's full spans). `message_id`
+/// is written only when it differs from the default `{producer_id}:{stream}:{seq}`.
+pub fn inject_compact(
+    carrier: &mut dyn Injector,
+    span: Option<&SpanContext>,
+    key: &MessageKey,
+    message_id: Option<&str>,
+    attempt: u32,
+) {
+    if let Some(span) = span.filter(|s| s.is_valid()) {
+        carrier.set(header::TRACEPARENT, format_traceparent(span));
+        let state = span.trace_state().header();
+        if !state.is_empty() {
+            carrier.set(header::TRACESTATE, state);
+        }
+    }
+    carrier.set(
+        header::COMPACT,
+        compact::encode(
+            &key.producer_id,
+            &key.stream,
+            key.seq,
+            u64::from(attempt),
+            message_id,
+        ),
+    );
+}
+
 /// Writes `mqtrace-attempt`: for adapters of brokers that give a stored copy no identity of
 /// its own (see [`header::ATTEMPT`]).
 pub fn inject_attempt(carrier: &mut dyn Injector, attempt: u32) {
@@ -51,9 +97,35 @@ pub fn inject_attempt(carrier: &mut dyn Injector, attempt: u32) {
     );
 }
 
-/// Reads back what [`inject`] wrote. Missing or malformed headers yield `None` parts: a
-/// message from an uninstrumented producer is still traced.
+/// Reads back what [`inject`] or [`inject_compact`] wrote. Missing or malformed headers yield
+/// `None` parts: a message from an uninstrumented producer is still traced. A compact header
+/// that does not parse is counted ([`malformed_compact_headers`]) and named in
+/// [`IncomingHeaders::compact_error`], never a panic.
 pub fn extract(carrier: &dyn Extractor) -> IncomingHeaders {
+    let mut incoming = extract_five(carrier);
+    if let Some(value) = carrier.get(header::COMPACT) {
+        match compact::decode(value.as_bytes()) {
+            Ok(c) => {
+                let key = MessageKey::new(c.producer_id, c.stream, c.seq);
+                // The id both sides name the message by: carried, else the default (never the
+                // broker's own id, which a consumer would otherwise fall back to).
+                incoming.message_id =
+                    Some(c.message_id.unwrap_or_else(|| key.default_message_id()));
+                incoming.key = Some(key);
+                // An attempt beyond u32 is no attempt this crate wrote: leave it unknown.
+                incoming.attempt = u32::try_from(c.attempt).ok();
+            }
+            Err(e) => {
+                MALFORMED_COMPACT.fetch_add(1, Ordering::Relaxed);
+                incoming.compact_error = Some(e);
+            }
+        }
+    }
+    incoming
+}
+
+/// The five-header form (and the trace context, common to both forms).
+fn extract_five(carrier: &dyn Extractor) -> IncomingHeaders {
     let key = match (
         carrier.get(header::PRODUCER_ID),
         carrier.get(header::STREAM),
@@ -79,6 +151,7 @@ pub fn extract(carrier: &dyn Extractor) -> IncomingHeaders {
             .get(header::ATTEMPT)
             .and_then(|s| s.trim().parse::<u32>().ok())
             .filter(|a| *a >= 1),
+        compact_error: None,
     }
 }
 
@@ -181,6 +254,48 @@ mod tests {
         assert_eq!(remote.span_id(), sampled_context().span_id());
         assert!(remote.is_sampled() && remote.is_remote());
         assert_eq!(remote.trace_state().get("vendor"), Some("x"));
+    }
+
+    #[test]
+    fn the_compact_form_round_trips_with_or_without_a_trace_context() {
+        let key = MessageKey::new("orders;api", "orders", 42);
+        let mut carrier: HashMap<String, String> = HashMap::new();
+        inject_compact(&mut carrier, None, &key, Some("orders;api:orders:42"), 2);
+        assert_eq!(
+            carrier.len(),
+            1,
+            "no trace context to propagate: one header"
+        );
+        assert_eq!(carrier["mqtrace"], "1;orders%3Bapi;orders;42;2");
+        let back = extract(&carrier);
+        assert_eq!(back.key, Some(key.clone()));
+        assert_eq!(back.attempt, Some(2));
+        assert_eq!(back.message_id.as_deref(), Some("orders;api:orders:42"));
+        assert_eq!((back.remote, back.compact_error), (None, None));
+
+        let mut carrier: HashMap<String, String> = HashMap::new();
+        inject_compact(&mut carrier, Some(&sampled_context()), &key, Some("m-1"), 1);
+        assert_eq!(carrier.len(), 3, "traceparent, tracestate, mqtrace");
+        let back = extract(&carrier);
+        assert_eq!(back.message_id.as_deref(), Some("m-1"));
+        assert_eq!(
+            back.remote.map(|r| r.span_id()),
+            Some(sampled_context().span_id())
+        );
+    }
+
+    #[test]
+    fn a_compact_value_that_does_not_parse_is_named_and_the_five_headers_still_count() {
+        let key = MessageKey::new("p", "s", 3);
+        let mut carrier: HashMap<String, String> = HashMap::new();
+        carrier.insert("mqtrace".into(), "1;p;s;3".into());
+        let back = extract(&carrier);
+        assert_eq!(back.key, None);
+        assert_eq!(back.compact_error, Some(CompactError::Fields(4)));
+        inject(&mut carrier, &SpanContext::empty_context(), &key, "p:s:3");
+        let back = extract(&carrier);
+        assert_eq!(back.key, Some(key), "the five-header form is read");
+        assert!(back.compact_error.is_some());
     }
 
     #[test]

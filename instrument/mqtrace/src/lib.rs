@@ -49,6 +49,31 @@
 //! delivery.ack();
 //! ```
 //!
+//! ## Modes
+//!
+//! What is recorded is a [`Mode`], chosen on the builders (`.mode(..)`) or by the
+//! `MQTRACE_MODE` variable ([`ENV_MODE`]), which every builder reads as its default:
+//!
+//! - [`Mode::Full`] (default): one span per stage event, the five headers.
+//! - [`Mode::Ledger`] (SPEC §2b): the ordinary path of a message — a first attempt acked `ok`,
+//!   a first delivery, an `ack` — only adds its seq to a per-stream ledger, exported as one
+//!   `mqtrace ledger {destination}` span per stream, stage and flush interval (by a background
+//!   thread, at [`Producer::flush`]/[`Consumer::flush`]/[`flush_ledgers`], and when the last
+//!   handle is dropped); everything else, and every message the app's sampler keeps, gets the
+//!   full spans. One compact `mqtrace` header instead of five.
+//! - [`Mode::Off`]: nothing recorded, no headers.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use mqtrace::{Mode, Producer};
+//!
+//! let producer = Producer::builder("kafka").producer_id("p1").mode(Mode::Ledger).build();
+//! let mut headers: HashMap<String, String> = HashMap::new();
+//! producer.message("orders").begin_attempt(&mut headers).sent().acked(Some("0/7"), Some("0"));
+//! assert_eq!(headers["mqtrace"], "1;p1;orders;1;1"); // no span, no traceparent
+//! producer.flush(); // one span: mqtrace.seqs = "1"
+//! ```
+//!
 //! ## Feature flags
 //!
 //! - `tracing` (default): `produce` and `deliver` spans become children of the app's current
@@ -56,14 +81,18 @@
 
 mod consumer;
 pub mod headers;
+mod ledger;
 mod message;
+mod mode;
 pub mod names;
 mod producer;
 pub mod sequencer;
 mod span;
 
 pub use consumer::{Consumer, ConsumerBuilder, Delivery, DeliveryInfo, ParentMode};
+pub use ledger::{LEDGER_SPAN_PREFIX, flush_ledgers};
 pub use message::{MessageKey, SettleOutcome, StoreOutcome};
+pub use mode::{DEFAULT_FLUSH_INTERVAL, ENV_MODE, Mode, UnknownMode};
 pub use names::Stage;
 pub use producer::{
     OutgoingMessage, PendingAck, Producer, ProducerBuilder, SendAttempt, SendCall,

@@ -4,14 +4,18 @@
 use opentelemetry::propagation::Injector;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, KeyValue};
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, SystemTime};
 
 use crate::headers;
+use crate::ledger::{self, Flush};
 use crate::message::{MessageKey, StoreOutcome};
+use crate::mode::{DEFAULT_FLUSH_INTERVAL, Mode};
 use crate::names::{Stage, attr};
 use crate::sequencer::{Sequencer, StreamCounter};
-use crate::span::{Recorder, TracerChoice, app_context, common_attributes, span_name, str_value};
+use crate::span::{
+    Recorder, TracerChoice, app_context, app_sampled, common_attributes, span_name, str_value,
+};
 
 /// An instrumented producer instance: hands out seqs and records spans. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -24,6 +28,27 @@ struct Inner {
     recorder: Recorder,
     producer_id: Arc<str>,
     sequencer: Sequencer,
+    mode: Mode,
+}
+
+impl Flush for Inner {
+    fn flush(&self) {
+        for stream in self.sequencer.streams() {
+            stream
+                .ledger()
+                .flush(&self.recorder, &self.producer_id, stream.name());
+        }
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle is gone (producer clones, messages, pending acks): nothing more can be
+    /// recorded, so export what the ledgers hold.
+    fn drop(&mut self) {
+        if self.mode == Mode::Ledger {
+            self.flush();
+        }
+    }
 }
 
 /// Builds a [`Producer`].
@@ -32,9 +57,25 @@ pub struct ProducerBuilder {
     system: Arc<str>,
     producer_id: Option<Arc<str>>,
     tracer: TracerChoice,
+    mode: Option<Mode>,
+    flush_interval: Duration,
 }
 
 impl ProducerBuilder {
+    /// What to record (default: [`Mode::from_env`], i.e. the `MQTRACE_MODE` variable, read
+    /// when [`build`](Self::build) runs; `full` when unset).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// How often ledger mode exports its ledgers (default [`DEFAULT_FLUSH_INTERVAL`], 1 s;
+    /// at least 1 ms). Ignored in the other modes.
+    pub fn flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval;
+        self
+    }
+
     /// The producer id (default: [`default_producer_id`]). It must be unique per process run
     /// unless the app persists its seqs: a restarted producer numbers from 1 again.
     pub fn producer_id(mut self, id: impl Into<Arc<str>>) -> Self {
@@ -53,20 +94,26 @@ impl ProducerBuilder {
         self
     }
 
-    /// The producer.
+    /// The producer. In ledger mode it is registered with the process's ledger flusher
+    /// thread (started on first use).
     pub fn build(self) -> Producer {
-        Producer {
-            inner: Arc::new(Inner {
-                recorder: Recorder {
-                    tracer: self.tracer.into_tracer(),
-                    system: self.system,
-                },
-                producer_id: self
-                    .producer_id
-                    .unwrap_or_else(|| default_producer_id().into()),
-                sequencer: Sequencer::new(),
-            }),
+        let mode = self.mode.unwrap_or_else(Mode::from_env);
+        let inner = Arc::new(Inner {
+            recorder: Recorder {
+                tracer: self.tracer.into_tracer(),
+                system: self.system,
+            },
+            producer_id: self
+                .producer_id
+                .unwrap_or_else(|| default_producer_id().into()),
+            sequencer: Sequencer::new(),
+            mode,
+        });
+        if mode == Mode::Ledger {
+            let weak: Weak<dyn Flush> = Arc::downgrade(&inner) as Weak<Inner>;
+            ledger::register(weak, self.flush_interval);
         }
+        Producer { inner }
     }
 }
 
@@ -96,12 +143,27 @@ impl Producer {
             system: system.into(),
             producer_id: None,
             tracer: TracerChoice::Global,
+            mode: None,
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
         }
     }
 
     /// This producer's id.
     pub fn producer_id(&self) -> &str {
         &self.inner.producer_id
+    }
+
+    /// What this producer records.
+    pub fn mode(&self) -> Mode {
+        self.inner.mode
+    }
+
+    /// Exports now what this producer's ledgers hold (ledger mode; nothing to do otherwise).
+    /// Also done every flush interval, and when the last handle is dropped.
+    pub fn flush(&self) {
+        if self.inner.mode == Mode::Ledger {
+            self.inner.flush();
+        }
     }
 
     /// The counter of one stream, to number messages without a lookup by name.
@@ -112,23 +174,44 @@ impl Producer {
     /// Numbers a new message for `destination`, on the stream named after it.
     pub fn message(&self, destination: &str) -> OutgoingMessage {
         let counter = self.stream(destination);
-        self.message_on(&counter, destination)
+        self.numbered(&counter, destination, true)
     }
 
     /// Numbers a new message for `destination` on the given stream.
     pub fn message_on(&self, stream: &StreamCounter, destination: &str) -> OutgoingMessage {
+        // A counter from elsewhere (a standalone `Sequencer`, another producer) numbers the
+        // message, but its ledgers are flushed by nobody, or under another producer id: in
+        // ledger mode, record into this producer's stream of that name instead.
+        let own = self.inner.mode != Mode::Ledger || stream.same_as(&self.stream(stream.name()));
+        self.numbered(stream, destination, own)
+    }
+
+    fn numbered(&self, stream: &StreamCounter, destination: &str, own: bool) -> OutgoingMessage {
         let key = MessageKey {
             producer_id: self.inner.producer_id.clone(),
             stream: stream.name().clone(),
             seq: stream.next_seq(),
         };
+        // The stream is usually named after the destination: share its name, don't copy it.
+        let destination: Arc<str> = if **stream.name() == *destination {
+            stream.name().clone()
+        } else {
+            destination.into()
+        };
         OutgoingMessage {
             producer: self.clone(),
-            message_id: key.default_message_id().into(),
+            message_id: OnceLock::new(),
             key,
-            destination: destination.into(),
+            destination,
             partition: None,
             attempts: 0,
+            stream: (self.inner.mode == Mode::Ledger).then(|| {
+                if own {
+                    stream.clone()
+                } else {
+                    self.stream(stream.name())
+                }
+            }),
         }
     }
 }
@@ -139,10 +222,33 @@ impl Producer {
 pub struct OutgoingMessage {
     producer: Producer,
     key: MessageKey,
-    message_id: Arc<str>,
+    /// Set by the app, or the default computed when first needed (ledger mode's ordinary path
+    /// never needs it: the compact header leaves the default out).
+    message_id: OnceLock<Arc<str>>,
     destination: Arc<str>,
     partition: Option<Arc<str>>,
     attempts: u32,
+    /// Ledger mode: the stream, whose ledgers record ordinary attempts.
+    stream: Option<StreamCounter>,
+}
+
+/// What an attempt records: decided when it begins, except for ledger mode's ordinary
+/// candidates, decided by the broker's answer.
+#[derive(Clone, Copy, Debug)]
+enum Track {
+    /// Spans as SPEC §2 (full mode, or a ledger-mode attempt that is not ordinary).
+    Full,
+    /// Ledger mode, a first attempt the app's sampler does not keep: no span yet. Acked `ok`,
+    /// its seq goes into the stream's ledger; any other answer records its `produce` span late
+    /// with these times, then `store_ack`. `end` is unknown after [`SendAttempt::split`].
+    Ordinary {
+        start: SystemTime,
+        end: Option<SystemTime>,
+    },
+    /// Off mode: nothing.
+    Off,
+    /// Answered already.
+    Done,
 }
 
 impl OutgoingMessage {
@@ -153,12 +259,17 @@ impl OutgoingMessage {
 
     /// Its `messaging.message.id`.
     pub fn message_id(&self) -> &str {
-        &self.message_id
+        self.message_id_arc()
+    }
+
+    fn message_id_arc(&self) -> &Arc<str> {
+        self.message_id
+            .get_or_init(|| self.key.default_message_id().into())
     }
 
     /// Replaces the default message id (e.g. with one the app already has).
     pub fn set_message_id(&mut self, id: impl Into<Arc<str>>) {
-        self.message_id = id.into();
+        self.message_id = OnceLock::from(id.into());
     }
 
     /// The partition, where the app chooses it before sending.
@@ -173,21 +284,62 @@ impl OutgoingMessage {
 
     /// Begins the next send attempt: starts its `produce` span (a child of the app's current
     /// span) and writes the headers into `carrier`. Call right before the client's send.
+    ///
+    /// In ledger mode a first attempt that the app's sampler does not keep (see
+    /// [`Mode::Ledger`]) starts no span and writes only the compact `mqtrace` header: whether
+    /// it is ordinary is known when the broker answers. Off mode writes nothing.
     pub fn begin_attempt(&mut self, carrier: &mut dyn Injector) -> SendAttempt {
         self.attempts += 1;
+        match self.producer.inner.mode {
+            Mode::Full => self.begin_full(carrier, false),
+            Mode::Ledger if self.attempts >= 2 || app_sampled() => self.begin_full(carrier, true),
+            Mode::Ledger => {
+                let start = SystemTime::now();
+                headers::inject_compact(
+                    carrier,
+                    None,
+                    &self.key,
+                    self.message_id.get().map(|id| &**id),
+                    self.attempts,
+                );
+                self.attempt_tracked(Context::new(), Track::Ordinary { start, end: None })
+            }
+            Mode::Off => self.attempt_tracked(Context::new(), Track::Off),
+        }
+    }
+
+    fn attempt_tracked(&self, cx: Context, track: Track) -> SendAttempt {
+        SendAttempt {
+            message: self.clone(),
+            attempt: self.attempts,
+            cx,
+            track,
+        }
+    }
+
+    /// The attributes of this message's `produce` span for `attempt`.
+    fn produce_attributes(&self, attempt: u32) -> Vec<KeyValue> {
         let rec = &self.producer.inner.recorder;
         let mut attrs = common_attributes(
             Stage::Produce,
             &rec.system,
             Some(&self.key),
-            Some(&self.message_id),
+            Some(self.message_id_arc()),
             &self.destination,
             self.partition.as_ref(),
             3,
         );
-        attrs.push(KeyValue::new(attr::ATTEMPT, i64::from(self.attempts)));
+        attrs.push(KeyValue::new(attr::ATTEMPT, i64::from(attempt)));
         attrs.push(KeyValue::new(attr::MESSAGING_OPERATION_TYPE, "send"));
         attrs.push(KeyValue::new(attr::MESSAGING_OPERATION_NAME, "send"));
+        attrs
+    }
+
+    /// A `produce` span now, child of the app's current span, and its headers: the five
+    /// (full mode) or the compact one (ledger mode), with the span's trace context.
+    fn begin_full(&mut self, carrier: &mut dyn Injector, compact: bool) -> SendAttempt {
+        let rec = &self.producer.inner.recorder;
+        let attrs = self.produce_attributes(self.attempts);
         let span = rec
             .tracer
             .span_builder(span_name("send", &self.destination))
@@ -195,17 +347,51 @@ impl OutgoingMessage {
             .with_attributes(attrs)
             .start_with_context(&rec.tracer, &app_context());
         let cx = Context::new().with_span(span);
-        headers::inject(
-            carrier,
-            cx.span().span_context(),
-            &self.key,
-            &self.message_id,
-        );
-        SendAttempt {
-            message: self.clone(),
-            attempt: self.attempts,
-            cx,
+        if compact {
+            headers::inject_compact(
+                carrier,
+                Some(cx.span().span_context()),
+                &self.key,
+                Some(self.message_id()),
+                self.attempts,
+            );
+        } else {
+            headers::inject(
+                carrier,
+                cx.span().span_context(),
+                &self.key,
+                self.message_id(),
+            );
         }
+        self.attempt_tracked(cx, Track::Full)
+    }
+
+    /// The `produce` span of an ordinary candidate that turned out not ordinary, recorded now
+    /// with the call's times. It starts a new trace: had the app's span been sampled, the
+    /// attempt would have had a full span from the start, and an unsampled parent would make
+    /// the sampler drop this one too.
+    fn late_produce(
+        &self,
+        attempt: u32,
+        start: SystemTime,
+        end: SystemTime,
+        error_type: Option<&str>,
+    ) -> Context {
+        use opentelemetry::trace::Span as _;
+        let rec = &self.producer.inner.recorder;
+        let mut span = rec
+            .tracer
+            .span_builder(span_name("send", &self.destination))
+            .with_kind(SpanKind::Producer)
+            .with_start_time(start)
+            .with_attributes(self.produce_attributes(attempt))
+            .start_with_context(&rec.tracer, &Context::new());
+        if let Some(error_type) = error_type {
+            span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error_type.to_owned()));
+            span.set_status(Status::error(error_type.to_owned()));
+        }
+        span.end_with_timestamp(end.max(start));
+        Context::new().with_span(span)
     }
 }
 
@@ -216,10 +402,12 @@ pub struct SendAttempt {
     message: OutgoingMessage,
     attempt: u32,
     cx: Context,
+    track: Track,
 }
 
 impl SendAttempt {
-    /// The context of this attempt's `produce` span.
+    /// The context of this attempt's `produce` span: an empty context when it has none (an
+    /// ordinary candidate in ledger mode, off mode).
     pub fn context(&self) -> &Context {
         &self.cx
     }
@@ -231,44 +419,98 @@ impl SendAttempt {
 
     /// The client call returned without error: ends `produce`; the broker's answer is pending.
     pub fn sent(self) -> PendingAck {
+        let track = match self.track {
+            Track::Ordinary { start, .. } => {
+                let now = SystemTime::now();
+                return PendingAck::new(
+                    self.message,
+                    self.attempt,
+                    self.cx,
+                    now,
+                    Track::Ordinary {
+                        start,
+                        end: Some(now),
+                    },
+                );
+            }
+            // No clock read: nothing will be recorded.
+            Track::Off => {
+                return PendingAck::new(
+                    self.message,
+                    self.attempt,
+                    self.cx,
+                    SystemTime::UNIX_EPOCH,
+                    Track::Off,
+                );
+            }
+            track => track,
+        };
         self.cx.span().end();
-        PendingAck {
-            message: self.message,
-            attempt: self.attempt,
-            produce_cx: self.cx,
-            since: SystemTime::now(),
-            extra: Vec::new(),
-        }
+        PendingAck::new(
+            self.message,
+            self.attempt,
+            self.cx,
+            SystemTime::now(),
+            track,
+        )
     }
 
     /// Splits the attempt before the client call: the [`PendingAck`] to hand to the client
     /// with the record, and the [`SendCall`] that ends `produce` when the call returns.
+    ///
+    /// In ledger mode the pending ack of an ordinary candidate does not learn when the call
+    /// returned (that would take state shared per message): should its `produce` span be
+    /// recorded late, it ends where it started.
     pub fn split(self) -> (SendCall, PendingAck) {
-        let pending = PendingAck {
-            message: self.message,
-            attempt: self.attempt,
-            produce_cx: self.cx.clone(),
-            since: SystemTime::now(),
-            extra: Vec::new(),
+        let since = match self.track {
+            Track::Ordinary { start, .. } => start,
+            Track::Off => SystemTime::UNIX_EPOCH,
+            _ => SystemTime::now(),
         };
+        let pending = PendingAck::new(
+            self.message,
+            self.attempt,
+            self.cx.clone(),
+            since,
+            self.track,
+        );
         (SendCall { cx: self.cx }, pending)
     }
 
     /// The client call failed synchronously: ends `produce` with status ERROR and records
     /// the attempt giving up (`store_ack` with outcome `error`).
     pub fn failed(self, error_type: &str) {
-        let span = self.cx.span();
-        span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error_type.to_owned()));
-        span.set_status(Status::error(error_type.to_owned()));
-        span.end();
-        PendingAck {
-            message: self.message,
-            attempt: self.attempt,
-            produce_cx: self.cx,
-            since: SystemTime::now(),
-            extra: Vec::new(),
+        match self.track {
+            Track::Off => {}
+            Track::Ordinary { start, .. } => {
+                let now = SystemTime::now();
+                PendingAck::new(
+                    self.message,
+                    self.attempt,
+                    self.cx,
+                    now,
+                    Track::Ordinary {
+                        start,
+                        end: Some(now),
+                    },
+                )
+                .failed_sync(error_type);
+            }
+            track => {
+                let span = self.cx.span();
+                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error_type.to_owned()));
+                span.set_status(Status::error(error_type.to_owned()));
+                span.end();
+                PendingAck::new(
+                    self.message,
+                    self.attempt,
+                    self.cx,
+                    SystemTime::now(),
+                    track,
+                )
+                .error(error_type);
+            }
         }
-        .error(error_type);
     }
 }
 
@@ -289,6 +531,11 @@ impl SendCall {
     /// The client call failed synchronously and gave back the record's `pending` ack: ends
     /// `produce` with status ERROR and records `store_ack` `error`.
     pub fn failed(self, pending: PendingAck, error_type: &str) {
+        match pending.track {
+            Track::Ordinary { .. } => return pending.failed_sync(error_type),
+            Track::Off | Track::Done => return,
+            Track::Full => {}
+        }
         let span = self.cx.span();
         span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error_type.to_owned()));
         span.set_status(Status::error(error_type.to_owned()));
@@ -298,6 +545,10 @@ impl SendCall {
 }
 
 /// A sent attempt waiting for the broker's answer.
+///
+/// Dropped without an answer (e.g. a publisher without confirms), it records nothing more in
+/// full mode (its `produce` span is there already); in ledger mode an ordinary candidate then
+/// records its `produce` span, as full mode would have.
 #[derive(Debug)]
 #[must_use = "record the broker's answer: acked(), nacked(), error() or timed_out()"]
 pub struct PendingAck {
@@ -306,9 +557,36 @@ pub struct PendingAck {
     produce_cx: Context,
     since: SystemTime,
     extra: Vec<KeyValue>,
+    track: Track,
+}
+
+impl Drop for PendingAck {
+    fn drop(&mut self) {
+        if let Track::Ordinary { start, end } = std::mem::replace(&mut self.track, Track::Done) {
+            self.message
+                .late_produce(self.attempt, start, end.unwrap_or(start), None);
+        }
+    }
 }
 
 impl PendingAck {
+    fn new(
+        message: OutgoingMessage,
+        attempt: u32,
+        produce_cx: Context,
+        since: SystemTime,
+        track: Track,
+    ) -> Self {
+        PendingAck {
+            message,
+            attempt,
+            produce_cx,
+            since,
+            extra: Vec::new(),
+            track,
+        }
+    }
+
     /// The message this attempt sent.
     pub fn message(&self) -> &OutgoingMessage {
         &self.message
@@ -348,13 +626,64 @@ impl PendingAck {
     }
 
     /// Records `store_ack` with any outcome.
+    ///
+    /// In ledger mode, an ordinary candidate (a first attempt the app's sampler did not keep)
+    /// answered `ok` — without extra attributes, which a ledger could not carry — only adds its
+    /// seq to the ledger of its stream, destination and partition. Any other answer records
+    /// its `produce` span late (with the call's times) and then `store_ack`, as full mode.
     pub fn record(
-        self,
+        mut self,
         outcome: StoreOutcome,
         position: Option<&str>,
         partition: Option<&str>,
         error_type: Option<&str>,
     ) {
+        match std::mem::replace(&mut self.track, Track::Done) {
+            Track::Off | Track::Done => return,
+            Track::Full => {}
+            Track::Ordinary { start, end } => {
+                let m = &self.message;
+                if outcome == StoreOutcome::Ok
+                    && self.extra.is_empty()
+                    && m.stream.as_ref().is_some_and(|stream| {
+                        stream.ledger().record(
+                            &m.destination,
+                            partition.or(m.partition.as_deref()),
+                            m.key.seq,
+                            start,
+                            SystemTime::now(),
+                        )
+                    })
+                {
+                    return;
+                }
+                self.produce_cx = m.late_produce(self.attempt, start, end.unwrap_or(start), None);
+            }
+        }
+        self.record_store_ack(outcome, position, partition, error_type);
+    }
+
+    /// A synchronous send failure of an ordinary candidate: `produce` (ERROR, late) and
+    /// `store_ack` `error`.
+    fn failed_sync(mut self, error_type: &str) {
+        if let Track::Ordinary { start, end } = std::mem::replace(&mut self.track, Track::Done) {
+            let end = end.unwrap_or_else(SystemTime::now);
+            self.produce_cx = self
+                .message
+                .late_produce(self.attempt, start, end, Some(error_type));
+        }
+        self.record_store_ack(StoreOutcome::Error, None, None, Some(error_type));
+    }
+
+    /// The `store_ack` span, child of `produce_cx`.
+    fn record_store_ack(
+        &mut self,
+        outcome: StoreOutcome,
+        position: Option<&str>,
+        partition: Option<&str>,
+        error_type: Option<&str>,
+    ) {
+        let extra = std::mem::take(&mut self.extra);
         let m = &self.message;
         let rec = &m.producer.inner.recorder;
         let partition: Option<Arc<str>> = partition.map(Arc::from).or_else(|| m.partition.clone());
@@ -362,12 +691,12 @@ impl PendingAck {
             Stage::StoreAck,
             &rec.system,
             Some(&m.key),
-            Some(&m.message_id),
+            Some(m.message_id_arc()),
             &m.destination,
             partition.as_ref(),
-            4 + self.extra.len(),
+            4 + extra.len(),
         );
-        attrs.extend(self.extra);
+        attrs.extend(extra);
         attrs.push(KeyValue::new(attr::ATTEMPT, i64::from(self.attempt)));
         attrs.push(KeyValue::new(attr::OUTCOME, outcome.as_str()));
         if let Some(pos) = position {

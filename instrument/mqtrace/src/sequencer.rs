@@ -9,6 +9,8 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+use crate::ledger::StreamLedger;
+
 /// Number of independently locked shards of the stream table.
 pub const SHARDS: usize = 16;
 
@@ -16,15 +18,33 @@ pub const SHARDS: usize = 16;
 #[derive(Clone, Debug)]
 pub struct StreamCounter {
     name: Arc<str>,
-    last: Arc<AtomicU64>,
+    shared: Arc<StreamShared>,
+}
+
+/// What every handle of one stream shares: its counter, and its ledgers in ledger mode
+/// (kept here so that a ledger-mode producer reaches them without a second lookup by name).
+#[derive(Debug, Default)]
+struct StreamShared {
+    last: AtomicU64,
+    ledger: StreamLedger,
 }
 
 impl StreamCounter {
     fn new(name: Arc<str>) -> Self {
         Self {
             name,
-            last: Arc::new(AtomicU64::new(0)),
+            shared: Arc::new(StreamShared::default()),
         }
+    }
+
+    /// Whether both handles share one counter.
+    pub(crate) fn same_as(&self, other: &StreamCounter) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+
+    /// The stream's ledgers (used in ledger mode only; empty and allocation-free otherwise).
+    pub(crate) fn ledger(&self) -> &StreamLedger {
+        &self.shared.ledger
     }
 
     /// The stream's name.
@@ -36,12 +56,12 @@ impl StreamCounter {
     pub fn next_seq(&self) -> u64 {
         // Relaxed is enough: uniqueness comes from the RMW itself, and no other memory is
         // published through this counter.
-        self.last.fetch_add(1, Ordering::Relaxed) + 1
+        self.shared.last.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// The last seq handed out (0 before the first).
     pub fn last_seq(&self) -> u64 {
-        self.last.load(Ordering::Relaxed)
+        self.shared.last.load(Ordering::Relaxed)
     }
 }
 
@@ -90,6 +110,21 @@ impl Sequencer {
     /// Hands out the next seq of `stream`.
     pub fn next_seq(&self, stream: &str) -> u64 {
         self.stream(stream).next_seq()
+    }
+
+    /// Every stream so far (for flushing their ledgers).
+    pub(crate) fn streams(&self) -> Vec<StreamCounter> {
+        self.shards
+            .iter()
+            .flat_map(|shard| {
+                shard
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .values()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 }
 

@@ -68,6 +68,31 @@ pub(crate) fn app_context() -> Context {
     Context::current()
 }
 
+/// Whether the app's sampler keeps what happens now (SPEC §2b: "every message the app's
+/// sampler keeps" gets full spans in ledger mode): the app's current span — its `tracing` span
+/// through tracing-opentelemetry, else OpenTelemetry's current span — is sampled and
+/// recording. No current span, a span the sampler dropped, or only a remote parent (nothing
+/// of this process records it): not kept.
+pub(crate) fn app_sampled() -> bool {
+    use opentelemetry::trace::TraceContextExt;
+    #[cfg(feature = "tracing")]
+    {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let current = tracing::Span::current();
+        if !current.is_none() {
+            let cx = current.context();
+            let span = cx.span();
+            if span.span_context().is_valid() {
+                return span.span_context().is_sampled() && span.is_recording();
+            }
+        }
+    }
+    Context::map_current(|cx| {
+        let span = cx.span();
+        span.span_context().is_sampled() && span.is_recording()
+    })
+}
+
 pub(crate) fn str_value(s: &Arc<str>) -> Value {
     Value::String(StringValue::from(s.clone()))
 }
