@@ -255,6 +255,9 @@ read_keys!(
     MessageId => attr::MESSAGING_MESSAGE_ID,
     TelemetryDropped => attr::TELEMETRY_DROPPED,
     TelemetryFinal => attr::TELEMETRY_FINAL,
+    LedgerOf => attr::LEDGER_OF,
+    Seqs => attr::SEQS,
+    LedgerCount => attr::LEDGER_COUNT,
 );
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 
 use std::borrow::Cow;
 
+use mqtrace_vocab::limits::MAX_LEDGER_SEQS;
+use mqtrace_vocab::seqs::SeqRanges;
 use mqtrace_vocab::{Stage, attr, keys};
 
 use crate::attrs::{Key, Scalar, clip};
@@ -21,6 +23,9 @@ pub(crate) enum Span<'a> {
     Unkeyed,
     /// A numbered stage span; the sink fills in its times and trace id.
     Keyed(SpanRow<'a>),
+    /// A ledger span (SPEC §2b): `row` is every seq's row but for the seq (and, for a
+    /// `store_ack` ledger, the stage: each seq stands for its `produce` and its `store_ack`).
+    Ledger(SpanRow<'a>, SeqRanges),
 }
 
 /// Classifies a span by its attributes. Only numbered spans (`mqtrace.stage` with producer,
@@ -46,6 +51,9 @@ pub(crate) fn classify<'a>(values: &'a [(Key, Scalar<'a>)]) -> Result<Span<'a>, 
         });
     };
     let stage_text = string(stage, attr::STAGE)?;
+    if stage_text == attr::LEDGER {
+        return ledger(values);
+    }
     let Some(stage) = Stage::parse(stage_text) else {
         let known: Vec<_> = Stage::ALL.iter().map(|s| s.as_str()).collect();
         return Err(format!(
@@ -77,7 +85,13 @@ pub(crate) fn classify<'a>(values: &'a [(Key, Scalar<'a>)]) -> Result<Span<'a>, 
                     row.message_id = Some(s);
                 }
             }
-            Key::Stage | Key::MessagingOther | Key::TelemetryDropped | Key::TelemetryFinal => {}
+            Key::Stage
+            | Key::MessagingOther
+            | Key::TelemetryDropped
+            | Key::TelemetryFinal
+            | Key::LedgerOf
+            | Key::Seqs
+            | Key::LedgerCount => {}
         }
     }
     let (Some(producer), Some(stream), Some(seq)) = (producer, stream, seq) else {
@@ -102,6 +116,84 @@ pub(crate) fn classify<'a>(values: &'a [(Key, Scalar<'a>)]) -> Result<Span<'a>, 
     row.stream = stream;
     row.seq = seq;
     Ok(Span::Keyed(row))
+}
+
+/// A ledger span: which stage it stands for, its seqs (checked against its count and bounded),
+/// and the row every seq shares.
+fn ledger<'a>(values: &'a [(Key, Scalar<'a>)]) -> Result<Span<'a>, String> {
+    let mut row = SpanRow::default();
+    let (mut of, mut seqs, mut count, mut producer, mut stream) = (None, None, None, None, None);
+    for (key, value) in values {
+        let name = key.name();
+        match key {
+            Key::LedgerOf => of = Some(string(value, name)?),
+            Key::Seqs => seqs = Some(string(value, name)?),
+            Key::LedgerCount => count = Some(int(value, name)?),
+            Key::ProducerId => producer = Some(string(value, name)?),
+            Key::Stream => stream = Some(string(value, name)?),
+            Key::ConsumerGroup => row.group = Some(text(value, name)?),
+            Key::Partition => row.partition = Some(text(value, name)?),
+            _ => {}
+        }
+    }
+    let of = of.ok_or_else(|| format!("a ledger span needs {}", attr::LEDGER_OF))?;
+    row.stage = match Stage::parse(of) {
+        Some(s @ (Stage::StoreAck | Stage::Deliver | Stage::ConsumeAck)) => s,
+        _ => {
+            return Err(format!(
+                "{} must be store_ack, deliver or consume_ack, got {:?}",
+                attr::LEDGER_OF,
+                clip(of)
+            ));
+        }
+    };
+    let (Some(producer), Some(stream), Some(seqs)) = (producer, stream, seqs) else {
+        return Err(format!(
+            "a ledger span needs {}, {} and {}",
+            attr::PRODUCER_ID,
+            attr::STREAM,
+            attr::SEQS
+        ));
+    };
+    let seqs: SeqRanges = seqs
+        .parse()
+        .map_err(|e| format!("{} is not sorted, disjoint ranges of seqs: {e}", attr::SEQS))?;
+    if count.is_some_and(|c| u64::try_from(c).ok() != Some(seqs.count())) {
+        return Err(format!(
+            "{} says {} seqs, {} holds {}",
+            attr::LEDGER_COUNT,
+            count.unwrap_or_default(),
+            attr::SEQS,
+            seqs.count()
+        ));
+    }
+    if seqs.count() > MAX_LEDGER_SEQS {
+        return Err(format!(
+            "a ledger of {} seqs is over the {MAX_LEDGER_SEQS} the analyzer reads",
+            seqs.count()
+        ));
+    }
+    if seqs
+        .ranges()
+        .last()
+        .is_some_and(|r| r.1 > keys::MAX_SEQ as u64)
+    {
+        return Err(format!("{} must be at most {}", attr::SEQ, keys::MAX_SEQ));
+    }
+    if producer.contains('\0') || stream.contains('\0') {
+        return Err("producer id and stream must not contain NUL characters".to_owned());
+    }
+    row.producer_id = producer;
+    row.stream = stream;
+    match row.stage {
+        Stage::StoreAck => {
+            row.attempt = Some(1);
+            row.outcome = Some(outcome::OK);
+        }
+        Stage::Deliver => row.delivery_count = Some(1),
+        _ => row.outcome = Some(outcome::ACK),
+    }
+    Ok(Span::Ledger(row, seqs))
 }
 
 fn int(value: &Scalar<'_>, key: &str) -> Result<i64, String> {

@@ -131,6 +131,12 @@ impl SpanSink {
                 self.observe(span, start, end);
                 Ok(())
             }),
+            Ok(Span::Ledger(row, seqs)) => times(span).and_then(|(start, end)| {
+                let trace_id = span.trace_id.bits()?;
+                self.ledger(&row, &seqs, trace_id, start, end);
+                self.observe(span, start, end);
+                Ok(())
+            }),
             Err(reason) => Err(reason),
         };
         if let Err(reason) = result {
@@ -140,6 +146,48 @@ impl SpanSink {
                     .push(Malformed::new(self.at.clone(), reason));
             } else {
                 self.staged.problems_unlisted += 1;
+            }
+        }
+    }
+
+    /// A ledger's seqs as the rows of the spans they stand for: the same verdicts as full
+    /// mode's spans, without positions, each at the ledger's interval. (Expanded row by row:
+    /// bounded by [`MAX_LEDGER_SEQS`](mqtrace_vocab::limits::MAX_LEDGER_SEQS) per ledger.)
+    fn ledger(
+        &mut self,
+        row: &crate::columns::SpanRow<'_>,
+        seqs: &mqtrace_vocab::seqs::SeqRanges,
+        trace_id: u128,
+        start: i64,
+        end: i64,
+    ) {
+        use mqtrace_vocab::Stage;
+        let stages: &[Stage] = match row.stage {
+            // A seq in a store_ack ledger stands for its first attempt and its ok answer.
+            Stage::StoreAck => &[Stage::Produce, Stage::StoreAck],
+            Stage::Deliver => &[Stage::Deliver],
+            _ => &[Stage::ConsumeAck],
+        };
+        for &(first, last) in seqs.ranges() {
+            for seq in first..=last {
+                for &stage in stages {
+                    self.columns.push(crate::columns::SpanRow {
+                        producer_id: row.producer_id,
+                        stream: row.stream,
+                        seq: seq as i64,
+                        stage,
+                        attempt: row.attempt,
+                        outcome: (stage != Stage::Produce).then_some(row.outcome).flatten(),
+                        position: None,
+                        group: row.group.clone(),
+                        partition: row.partition.clone(),
+                        delivery_count: row.delivery_count,
+                        start_ns: start,
+                        end_ns: end,
+                        trace_id,
+                        message_id: None,
+                    });
+                }
             }
         }
     }

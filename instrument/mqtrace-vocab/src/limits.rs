@@ -15,3 +15,7 @@ pub const MALFORMED_LISTED_PER_FILE: usize = 100;
 
 /// How deep JSON values may nest (serde_json's own limit).
 pub const MAX_JSON_DEPTH: u32 = 128;
+
+/// The most seqs one ledger span may stand for when the analyzer reads it (10 million: a
+/// flush interval of a very busy stream). A larger ledger is reported as malformed.
+pub const MAX_LEDGER_SEQS: u64 = 10_000_000;

@@ -263,3 +263,61 @@ mod tests {
         assert_eq!(sink.stats.malformed[0].at.line, Some(1));
     }
 }
+
+#[cfg(test)]
+mod ledger_tests {
+    use super::*;
+
+    fn ledger_line(of: &str, seqs: &str, count: u64, extra: &str) -> String {
+        format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","name":"mqtrace ledger orders","startTimeUnixNano":"10","endTimeUnixNano":"20","attributes":[{{"key":"mqtrace.stage","value":{{"stringValue":"ledger"}}}},{{"key":"mqtrace.ledger.of","value":{{"stringValue":"{of}"}}}},{{"key":"mqtrace.producer.id","value":{{"stringValue":"p"}}}},{{"key":"mqtrace.stream","value":{{"stringValue":"orders"}}}},{{"key":"messaging.system","value":{{"stringValue":"kafka"}}}},{{"key":"mqtrace.seqs","value":{{"stringValue":"{seqs}"}}}},{{"key":"mqtrace.ledger.count","value":{{"intValue":"{count}"}}}}{extra}]}}]}}]}}]}}"#
+        )
+    }
+
+    /// A ledger's seqs count as the spans they stand for: a store_ack ledger as a produce
+    /// and an ok store_ack per seq, a deliver ledger as a first delivery to its group.
+    #[test]
+    fn a_ledger_stands_for_its_seqs_spans() {
+        let lines = [
+            ledger_line("store_ack", "1-3,5", 4, ""),
+            ledger_line(
+                "deliver",
+                "1-2",
+                2,
+                r#",{"key":"messaging.consumer.group.name","value":{"stringValue":"g"}}"#,
+            ),
+        ]
+        .join("\n");
+        let (fast, slow) = (
+            read_lines(lines.as_bytes(), Readers::Fast),
+            read_lines(lines.as_bytes(), Readers::SerdeOnly),
+        );
+        assert_eq!(fast.stats.malformed_total, 0, "{:?}", fast.stats.malformed);
+        let parts = fast.into_parts().0.into_parts();
+        assert_eq!(parts.seq, [1, 1, 2, 2, 3, 3, 5, 5, 1, 2]);
+        assert!(parts.group[8..].iter().all(Option::is_some));
+        assert_eq!(parts.start_ns[0], 10);
+        assert_eq!(slow.into_parts().0.into_parts().seq.len(), 10);
+    }
+
+    #[test]
+    fn a_bad_ledger_is_named() {
+        for (line, why) in [
+            (ledger_line("store_ack", "1-3", 4, ""), "says 4 seqs"),
+            (ledger_line("store_ack", "3,1", 2, ""), "not sorted"),
+            (ledger_line("produce", "1", 1, ""), "must be store_ack"),
+            (
+                ledger_line("deliver", "1-20000000", 20000000, ""),
+                "over the",
+            ),
+        ] {
+            let sink = read_lines(line.as_bytes(), Readers::Fast);
+            assert_eq!(sink.stats.malformed_total, 1, "{line}");
+            assert!(
+                sink.stats.malformed[0].error.contains(why),
+                "{:?}",
+                sink.stats.malformed
+            );
+        }
+    }
+}
