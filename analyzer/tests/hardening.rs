@@ -412,3 +412,23 @@ fn garbage_is_counted_in_full_and_listed_briefly() {
     );
     assert_eq!(r["summary"]["messages"], 2);
 }
+
+#[test]
+fn damage_after_many_bad_lines_is_still_listed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = "garbage\n".repeat(500);
+    text.push_str(&healthy(50));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).expect("gzip");
+    let whole = gz.finish().expect("gzip");
+    let f = write(dir.path(), "t.jsonl.gz", &whole[..whole.len() - 20]);
+    let (r, _) = report(&[&f]);
+    let listed = r["input"]["malformed"].as_array().expect("list");
+    assert!(
+        listed.iter().any(|m| m["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("damaged gzip"))),
+        "the rest of the file went unread: that is always said ({} listed)",
+        listed.len()
+    );
+}

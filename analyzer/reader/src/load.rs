@@ -96,7 +96,7 @@ pub fn load(
 
 fn problem(at: Location, reason: impl Into<String>) -> SpanSink {
     let mut sink = SpanSink::default();
-    sink.reject(at, reason);
+    sink.reject_rest(at, reason);
     sink
 }
 
@@ -465,5 +465,49 @@ mod tests {
                 "{step}"
             );
         }
+    }
+
+    /// zstd damage mid-file keeps the lines of the blocks before it: the decoder drops what a
+    /// failing read had decoded, so it is never asked for more than a block at a time (in
+    /// one 32 MiB read, it decoded the whole small file and lost all of it).
+    #[test]
+    fn a_damaged_zstd_block_keeps_the_lines_before_it() {
+        let line = b"{\"resourceSpans\":[]}\n";
+        let per_block = 100_000 / line.len();
+        // A frame (no content size, 128 KiB window) of 5 raw blocks of whole lines, then a
+        // block of the reserved type: "corrupted block".
+        let mut zst = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x38];
+        let block_header = |size: usize, kind: usize| {
+            let h = (size << 3 | kind << 1) as u32;
+            h.to_le_bytes()[..3].to_vec()
+        };
+        for _ in 0..5 {
+            zst.extend(block_header(per_block * line.len(), 0));
+            zst.extend(line.repeat(per_block));
+        }
+        zst.extend(block_header(10, 3));
+        zst.extend([0; 10]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("damaged.jsonl.zst");
+        std::fs::write(&path, &zst).expect("write");
+        let file = InputFile {
+            path,
+            format: Format::JsonLines,
+            compression: Compression::Zstd,
+            id: (0, 0),
+        };
+        let stats = load(&[file], &|_| {}, &mut |_| {}).expect("load").stats;
+        assert!(
+            stats.records as usize >= 4 * per_block && stats.records as usize <= 5 * per_block,
+            "{} records of {}",
+            stats.records,
+            5 * per_block
+        );
+        assert_eq!(stats.malformed_total, 1);
+        assert!(
+            stats.malformed[0].error.contains("damaged zstd"),
+            "{:?}",
+            stats.malformed
+        );
     }
 }

@@ -22,6 +22,7 @@ impl Malformed {
         Malformed {
             at,
             error: error.into(),
+            ends_file: false,
         }
     }
 }
@@ -68,6 +69,10 @@ pub struct Malformed {
     pub at: Location,
     /// What is wrong, and what was expected.
     pub error: String,
+    /// A problem with the rest of the file (damage, a broken framing): always listed, however
+    /// many records of the file were listed before it.
+    #[serde(skip)]
+    pub(crate) ends_file: bool,
 }
 
 impl fmt::Display for Malformed {

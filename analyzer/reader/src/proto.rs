@@ -110,7 +110,7 @@ pub(crate) fn read(
 
 fn problem(at: Location, reason: impl Into<String>) -> SpanSink {
     let mut sink = SpanSink::default();
-    sink.reject(at, reason);
+    sink.reject_rest(at, reason);
     sink
 }
 

@@ -241,6 +241,14 @@ impl SpanSink {
         self.stats.malformed(Malformed::new(at, reason));
     }
 
+    /// A problem with the rest of a file (damage, broken framing): listed however many
+    /// records were listed before it.
+    pub(crate) fn reject_rest(&mut self, at: Location, reason: impl Into<String>) {
+        let mut m = Malformed::new(at, reason);
+        m.ends_file = true;
+        self.stats.malformed(m);
+    }
+
     /// The spans and counts collected.
     pub fn into_parts(self) -> (SpanColumns, InputStats) {
         (self.columns, self.stats)

@@ -88,13 +88,18 @@ pub struct InputStats {
     pub window_end: Option<WindowEdge>,
     /// Telemetry-health reports of the exporters.
     pub telemetry: TelemetryHealth,
+    /// How many of `malformed` end a file (listed beyond the per-file cap).
+    ends_listed: usize,
 }
 
 impl InputStats {
     /// Records a problem: counted always, listed while the file's list is short.
     pub(crate) fn malformed(&mut self, m: Malformed) {
         self.malformed_total += 1;
-        if self.malformed.len() < MALFORMED_LISTED_PER_FILE {
+        if m.ends_file {
+            self.ends_listed += 1;
+            self.malformed.push(m);
+        } else if self.malformed.len() - self.ends_listed < MALFORMED_LISTED_PER_FILE {
             self.malformed.push(m);
         }
     }
@@ -116,6 +121,7 @@ impl InputStats {
         self.malformed_total += total - listed;
         other.malformed = Vec::new();
         other.malformed_total = 0;
+        other.ends_listed = 0;
         self.merge(other);
     }
 
@@ -127,6 +133,7 @@ impl InputStats {
         self.messaging_spans += other.messaging_spans;
         self.malformed_total += other.malformed_total;
         self.malformed.extend(other.malformed);
+        self.ends_listed += other.ends_listed;
         if let Some(s) = other.window_start {
             self.window_start = Some(self.window_start.map_or(s, |w| w.min(s)));
         }
@@ -163,6 +170,7 @@ impl InputStats {
                     "… and {unlisted} more malformed record(s) in this file, not listed (the \
                      first {MALFORMED_LISTED_PER_FILE} are)"
                 ),
+                ends_file: false,
             });
         }
     }

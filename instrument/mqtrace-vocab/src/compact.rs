@@ -117,7 +117,12 @@ fn is_default_id(id: &str, producer: &str, stream: &str, seq: u64) -> bool {
         .and_then(|r| r.strip_prefix(':'))
         .and_then(|r| r.strip_prefix(stream))
         .and_then(|r| r.strip_prefix(':'))
-        .is_some_and(|r| !r.starts_with('0') && r.parse::<u64>().ok() == Some(seq))
+        // Digits only: `parse` would take `+3` for 3, and `+3` is not the default id.
+        .is_some_and(|r| {
+            !r.starts_with('0')
+                && r.bytes().all(|b| b.is_ascii_digit())
+                && r.parse::<u64>().ok() == Some(seq)
+        })
 }
 
 fn hex(b: u8) -> Option<u8> {
