@@ -417,22 +417,26 @@ impl SendAttempt {
         self.attempt
     }
 
+    /// The pending ack of an ordinary candidate whose client call returned just now: no span
+    /// was started; the call's times are kept in case the answer makes it not ordinary.
+    fn ordinary_returned(self, start: SystemTime) -> PendingAck {
+        let now = SystemTime::now();
+        PendingAck::new(
+            self.message,
+            self.attempt,
+            self.cx,
+            now,
+            Track::Ordinary {
+                start,
+                end: Some(now),
+            },
+        )
+    }
+
     /// The client call returned without error: ends `produce`; the broker's answer is pending.
     pub fn sent(self) -> PendingAck {
         let track = match self.track {
-            Track::Ordinary { start, .. } => {
-                let now = SystemTime::now();
-                return PendingAck::new(
-                    self.message,
-                    self.attempt,
-                    self.cx,
-                    now,
-                    Track::Ordinary {
-                        start,
-                        end: Some(now),
-                    },
-                );
-            }
+            Track::Ordinary { start, .. } => return self.ordinary_returned(start),
             // No clock read: nothing will be recorded.
             Track::Off => {
                 return PendingAck::new(
@@ -482,20 +486,7 @@ impl SendAttempt {
     pub fn failed(self, error_type: &str) {
         match self.track {
             Track::Off => {}
-            Track::Ordinary { start, .. } => {
-                let now = SystemTime::now();
-                PendingAck::new(
-                    self.message,
-                    self.attempt,
-                    self.cx,
-                    now,
-                    Track::Ordinary {
-                        start,
-                        end: Some(now),
-                    },
-                )
-                .failed_sync(error_type);
-            }
+            Track::Ordinary { start, .. } => self.ordinary_returned(start).failed_sync(error_type),
             track => {
                 let span = self.cx.span();
                 span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error_type.to_owned()));

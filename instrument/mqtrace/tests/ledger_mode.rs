@@ -9,20 +9,15 @@ use mqtrace::{Consumer, DeliveryInfo, Mode, Producer, SettleOutcome};
 use mqtrace_vocab::seqs::SeqRanges;
 use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, Value};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData};
+
+mod common;
+use common::{attrs, by_stage, finished, provider, s};
 
 type Headers = HashMap<String, String>;
 
 /// Long enough that the background flusher never runs during a test: flushes are explicit.
 const NEVER: Duration = Duration::from_secs(3600);
-
-fn provider() -> (SdkTracerProvider, InMemorySpanExporter) {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    (provider, exporter)
-}
 
 fn producer(provider: &SdkTracerProvider, mode: Mode) -> Producer {
     Producer::builder("kafka")
@@ -42,35 +37,11 @@ fn consumer(provider: &SdkTracerProvider, mode: Mode) -> Consumer {
         .build()
 }
 
-fn attrs(span: &SpanData) -> HashMap<&str, Value> {
-    span.attributes
-        .iter()
-        .map(|kv| (kv.key.as_str(), kv.value.clone()))
-        .collect()
-}
-
-fn s(v: &str) -> Value {
-    Value::from(v.to_owned())
-}
-
 fn int(span: &SpanData, key: &str) -> i64 {
     match attrs(span).get(key) {
         Some(Value::I64(v)) => *v,
         other => panic!("{key} is not an int: {other:?}"),
     }
-}
-
-fn finished(exporter: &InMemorySpanExporter) -> Vec<SpanData> {
-    exporter
-        .get_finished_spans()
-        .expect("in-memory exporter readable")
-}
-
-fn by_stage<'a>(spans: &'a [SpanData], stage: &str) -> Vec<&'a SpanData> {
-    spans
-        .iter()
-        .filter(|sp| attrs(sp).get(attr::STAGE) == Some(&s(stage)))
-        .collect()
 }
 
 fn ledgers<'a>(spans: &'a [SpanData], of: &str) -> Vec<&'a SpanData> {

@@ -6,39 +6,9 @@ use mqtrace::names::attr;
 use mqtrace::{Consumer, DeliveryInfo, ParentMode, Producer, SettleOutcome};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, Value};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 
-fn provider() -> (SdkTracerProvider, InMemorySpanExporter) {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    (provider, exporter)
-}
-
-fn attrs(span: &SpanData) -> HashMap<&str, Value> {
-    span.attributes
-        .iter()
-        .map(|kv| (kv.key.as_str(), kv.value.clone()))
-        .collect()
-}
-
-fn s(v: &str) -> Value {
-    Value::from(v.to_owned())
-}
-
-fn finished(exporter: &InMemorySpanExporter) -> Vec<SpanData> {
-    exporter
-        .get_finished_spans()
-        .expect("in-memory exporter readable")
-}
-
-fn by_stage<'a>(spans: &'a [SpanData], stage: &str) -> Vec<&'a SpanData> {
-    spans
-        .iter()
-        .filter(|sp| attrs(sp).get(attr::STAGE) == Some(&s(stage)))
-        .collect()
-}
+mod common;
+use common::{attrs, by_stage, finished, provider, s};
 
 #[test]
 fn produce_and_store_ack_carry_the_spec_attributes() {
