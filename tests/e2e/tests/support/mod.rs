@@ -39,7 +39,17 @@ impl Traces {
 
     /// Flushes, analyzes the files with the default grace, and checks the telemetry is whole.
     pub fn analyze(self) -> Report {
+        self.analyze_sized().0
+    }
+
+    /// [`Self::analyze`], and the bytes of telemetry the files hold.
+    pub fn analyze_sized(self) -> (Report, u64) {
         let stats = self.telemetry.shutdown().expect("exporter shutdown");
+        let bytes = std::fs::read_dir(self.dir.path())
+            .expect("trace dir")
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum();
         assert_eq!(stats.dropped(), 0, "telemetry dropped");
         let files = input::discover(&[self.dir.path().to_path_buf()]).expect("trace files");
         let report = analyze(&files, &Options::default(), &|_| {}).expect("analysis");
@@ -48,7 +58,7 @@ impl Traces {
             "{:?}",
             report.input.malformed
         );
-        report
+        (report, bytes)
     }
 }
 
