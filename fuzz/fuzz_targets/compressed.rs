@@ -9,17 +9,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use mqtrace_reader::{Compression, Format, InputFile, load};
-use std::path::PathBuf;
-use std::sync::OnceLock;
 
-fn dir() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("mqtrace-fuzz-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
-    })
-}
+#[path = "tempdir.rs"]
+mod tempdir;
+use tempdir::dir;
 
 fuzz_target!(|data: &[u8]| {
     for (name, compression) in [

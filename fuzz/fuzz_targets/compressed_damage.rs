@@ -22,23 +22,17 @@
 
 use flate2::write::GzEncoder;
 use libfuzzer_sys::fuzz_target;
+use mqtrace_reader::fuzzing::fill;
 use mqtrace_reader::fuzzing::{Readers, read_lines};
 use mqtrace_reader::{Compression, Format, InputFile, load, open};
-use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::io::Write;
 
 /// The loader's block: the first read fills up to this much.
 const STEP: usize = 32 << 20;
 
-fn dir() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("mqtrace-fuzz-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
-    })
-}
+#[path = "tempdir.rs"]
+mod tempdir;
+use tempdir::dir;
 
 fn compress(text: &[u8], zstd: bool, checksum: bool) -> Vec<u8> {
     if zstd {
@@ -51,20 +45,6 @@ fn compress(text: &[u8], zstd: bool, checksum: bool) -> Vec<u8> {
         e.write_all(text).expect("gzip");
         e.finish().expect("gzip")
     }
-}
-
-/// Reads until `buf` is full, the input ends or fails (as the loader's `fill`).
-fn fill(input: &mut dyn Read, buf: &mut [u8]) -> (usize, bool) {
-    let mut got = 0;
-    while got < buf.len() {
-        match input.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return (got, true),
-        }
-    }
-    (got, false)
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -225,7 +225,10 @@ pub(crate) fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Resul
 
 /// Reads until `buf` is full, the input ends or a read fails; returns how much was read
 /// either way, so that what came before damage is kept.
-pub(crate) fn fill(input: &mut impl Read, buf: &mut [u8]) -> (usize, Option<std::io::Error>) {
+pub(crate) fn fill(
+    input: &mut (impl Read + ?Sized),
+    buf: &mut [u8],
+) -> (usize, Option<std::io::Error>) {
     let mut got = 0;
     while got < buf.len() {
         match input.read(&mut buf[got..]) {

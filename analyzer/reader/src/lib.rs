@@ -52,6 +52,13 @@ pub use stats::{InputStats, TelemetryHealth, WindowEdge};
 pub mod fuzzing {
     pub use crate::json::{Readers, read_lines};
 
+    /// The loader's read of one block: fills `buf` until the input ends or a read fails,
+    /// returning how much was read and whether it failed.
+    pub fn fill(input: &mut dyn std::io::Read, buf: &mut [u8]) -> (usize, bool) {
+        let (got, error) = crate::files::fill(input, buf);
+        (got, error.is_some())
+    }
+
     /// Reads `bytes` as a protobuf file; the sinks of its pieces.
     pub fn read_protobuf(bytes: &[u8]) -> Vec<crate::SpanSink> {
         let mut out = Vec::new();
