@@ -104,7 +104,11 @@ impl TracedPublisher {
     ) -> lapin::Result<TracedConfirm> {
         let mut headers: FieldTable = properties.headers().clone().unwrap_or_default();
         let attempt = message.begin_attempt(&mut TableWriter(&mut headers));
-        mqtrace::headers::inject_attempt(&mut TableWriter(&mut headers), attempt.attempt());
+        // The five headers do not say which attempt a stored copy came from, and RabbitMQ gives
+        // a copy no identity of its own; the compact header carries the attempt already.
+        if message.header_form() == Some(mqtrace::HeaderForm::Five) {
+            mqtrace::headers::inject_attempt(&mut TableWriter(&mut headers), attempt.attempt());
+        }
         let properties = properties.with_headers(headers);
         match self
             .channel

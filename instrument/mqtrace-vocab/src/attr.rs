@@ -36,6 +36,11 @@ pub const LEDGER_OF: &str = "mqtrace.ledger.of";
 pub const SEQS: &str = "mqtrace.seqs";
 /// Ledger span: how many seqs [`SEQS`] holds (int).
 pub const LEDGER_COUNT: &str = "mqtrace.ledger.count";
+/// Ledger mode, on the full `deliver` span of a seq this consumer instance had delivered
+/// before through its `deliver` ledger: the broker position of that earlier delivery, which
+/// the ledger holds without positions. With it the analyzer tells two stored copies (a
+/// producer's duplicate) from one copy delivered twice, as it does from two full spans.
+pub const LEDGER_POSITION: &str = "mqtrace.ledger.position";
 
 /// Telemetry health: spans dropped so far by this process's exporter (cumulative, int).
 pub const TELEMETRY_DROPPED: &str = "mqtrace.telemetry.dropped_spans";

@@ -250,7 +250,15 @@ impl Consumer {
     }
 
     fn deliver_full(&self, parts: Parts) -> Delivery {
-        let cx = self.deliver_span(&parts.span(), None);
+        self.deliver_repeat(parts, None)
+    }
+
+    /// A full `deliver` span; `earlier`: where this instance's ledger delivery of the same
+    /// seq was stored.
+    fn deliver_repeat(&self, parts: Parts, earlier: Option<String>) -> Delivery {
+        let mut d = parts.span();
+        d.earlier = earlier.as_deref();
+        let cx = self.deliver_span(&d, None);
         self.delivery(parts, cx, Track::Full)
     }
 
@@ -271,6 +279,7 @@ impl Consumer {
         if first && parts.count <= 1 && !kept {
             let at = SystemTime::now();
             if st.deliver.record(key.seq, at, at) {
+                st.positions.remember(key.seq, parts.position.as_deref());
                 let generation = st.generation;
                 drop(st);
                 let ordinary = Ordinary {
@@ -283,8 +292,14 @@ impl Consumer {
                 return self.delivery(parts, Context::new(), Track::Ordinary(ordinary));
             }
         }
+        // A seq delivered before through the ledger: name where that copy was stored.
+        let earlier = if first {
+            None
+        } else {
+            st.positions.earlier(key.seq).map(str::to_owned)
+        };
         drop(st);
-        self.deliver_full(parts)
+        self.deliver_repeat(parts, earlier)
     }
 
     /// Records a `deliver` span: now, ended at once; or, `late_at` a given time (a ledger
@@ -316,6 +331,9 @@ impl Consumer {
         attrs.push(KeyValue::new(attr::DELIVERY_COUNT, i64::from(d.count)));
         if let Some(pos) = d.position {
             attrs.push(KeyValue::new(attr::BROKER_POSITION, pos.clone()));
+        }
+        if let Some(earlier) = d.earlier {
+            attrs.push(KeyValue::new(attr::LEDGER_POSITION, earlier.to_owned()));
         }
         let mut builder = rec
             .tracer
@@ -389,6 +407,7 @@ impl Parts {
             position: self.position.as_ref(),
             count: self.count,
             remote: self.remote.as_ref(),
+            earlier: None,
         }
     }
 }
@@ -402,6 +421,8 @@ struct DeliverSpan<'a> {
     position: Option<&'a String>,
     count: u32,
     remote: Option<&'a SpanContext>,
+    /// [`attr::LEDGER_POSITION`].
+    earlier: Option<&'a str>,
 }
 
 /// What a delivery records when settled.
@@ -487,6 +508,8 @@ impl Delivery {
                     // full span, child of nothing (its `deliver` is in a ledger).
                 } else if st.generation == o.generation {
                     st.deliver.retract(seq);
+                    // Its late full span names its position: a repeat need not.
+                    st.positions.forget(seq);
                     drop(st);
                     let d = DeliverSpan {
                         key: self.key.as_ref(),
@@ -496,6 +519,7 @@ impl Delivery {
                         position: o.position.as_ref(),
                         count: 1,
                         remote: o.remote.as_ref(),
+                        earlier: None,
                     };
                     self.cx = self.consumer.deliver_span(&d, Some(o.at));
                 }

@@ -483,6 +483,84 @@ impl Window {
     }
 }
 
+/// How many recent ledger deliveries a consumer slot remembers the position of.
+pub(crate) const POSITIONS: usize = 512;
+/// The longest position remembered inline (Kafka's `partition/offset`, a JetStream stream
+/// sequence and RabbitMQ's attempt fit); a longer one is not remembered.
+const POSITION_BYTES: usize = 31;
+
+/// Where a consumer's recent ledger deliveries were stored, by seq: a repeated seq's full
+/// `deliver` span then names the earlier delivery's position
+/// ([`attr::LEDGER_POSITION`](crate::names::attr::LEDGER_POSITION)), which the ledger cannot
+/// hold. A fixed ring indexed by `seq % POSITIONS`, allocated on first use, written in place:
+/// no allocation per message, bounded memory (about 16 KiB per slot).
+#[derive(Default)]
+pub(crate) struct Positions {
+    ring: Option<Box<[PositionEntry]>>,
+}
+
+impl std::fmt::Debug for Positions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Positions")
+            .field("allocated", &self.ring.is_some())
+            .finish()
+    }
+}
+
+#[derive(Clone, Copy)]
+struct PositionEntry {
+    /// 0: empty (seqs start at 1).
+    seq: u64,
+    len: u8,
+    bytes: [u8; POSITION_BYTES],
+}
+
+const EMPTY_ENTRY: PositionEntry = PositionEntry {
+    seq: 0,
+    len: 0,
+    bytes: [0; POSITION_BYTES],
+};
+
+impl Positions {
+    fn at(seq: u64) -> usize {
+        (seq % POSITIONS as u64) as usize
+    }
+
+    /// Remembers where the ledger delivery of `seq` was stored (forgets the slot when the
+    /// position is unknown or too long to keep).
+    pub(crate) fn remember(&mut self, seq: u64, position: Option<&str>) {
+        let Some(p) = position.filter(|p| p.len() <= POSITION_BYTES) else {
+            self.forget(seq);
+            return;
+        };
+        let ring = self
+            .ring
+            .get_or_insert_with(|| vec![EMPTY_ENTRY; POSITIONS].into_boxed_slice());
+        let e = &mut ring[Self::at(seq)];
+        e.seq = seq;
+        e.len = p.len() as u8;
+        e.bytes[..p.len()].copy_from_slice(p.as_bytes());
+    }
+
+    /// The position of the remembered ledger delivery of `seq`.
+    pub(crate) fn earlier(&self, seq: u64) -> Option<&str> {
+        let e = self.ring.as_ref()?.get(Self::at(seq))?;
+        if e.seq != seq || seq == 0 {
+            return None;
+        }
+        std::str::from_utf8(e.bytes.get(..usize::from(e.len))?).ok()
+    }
+
+    /// Forgets `seq` (its delivery left the ledger for a full span that names its position).
+    pub(crate) fn forget(&mut self, seq: u64) {
+        if let Some(e) = self.ring.as_mut().and_then(|r| r.get_mut(Self::at(seq)))
+            && e.seq == seq
+        {
+            *e = EMPTY_ENTRY;
+        }
+    }
+}
+
 /// What a consumer keeps per (producer, stream, destination, partition).
 #[derive(Debug)]
 pub(crate) struct ConsumerSlot {
@@ -498,6 +576,8 @@ pub(crate) struct ConsumerSlot {
 pub(crate) struct ConsumerState {
     /// Seqs delivered recently, ledger or full span.
     pub(crate) seen: Window,
+    /// Where recent ledger deliveries were stored.
+    pub(crate) positions: Positions,
     /// First deliveries of this interval.
     pub(crate) deliver: Ledger,
     /// `ack` settles of this interval.

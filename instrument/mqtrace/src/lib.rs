@@ -92,7 +92,7 @@ mod span;
 pub use consumer::{Consumer, ConsumerBuilder, Delivery, DeliveryInfo, ParentMode};
 pub use ledger::{LEDGER_SPAN_PREFIX, flush_ledgers};
 pub use message::{MessageKey, SettleOutcome, StoreOutcome};
-pub use mode::{DEFAULT_FLUSH_INTERVAL, ENV_MODE, Mode, UnknownMode};
+pub use mode::{DEFAULT_FLUSH_INTERVAL, ENV_MODE, HeaderForm, Mode, UnknownMode};
 pub use names::Stage;
 pub use producer::{
     OutgoingMessage, PendingAck, Producer, ProducerBuilder, SendAttempt, SendCall,

@@ -82,6 +82,35 @@ impl fmt::Display for Mode {
     }
 }
 
+/// Which form of SPEC §3's headers a producer writes.
+///
+/// Both forms are always read back. The default follows the [`Mode`]: the five headers in
+/// full mode (what every earlier consumer reads), the one compact `mqtrace` header in ledger
+/// mode (SPEC §3 v2: one header costs the client and the broker less than five, which the
+/// overhead bench measures per client).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HeaderForm {
+    /// `mqtrace-producer-id`, `mqtrace-stream`, `mqtrace-seq`, `mqtrace-message-id`, and
+    /// `traceparent` with a span.
+    Five,
+    /// The one `mqtrace` header `1;{producer_id};{stream};{seq};{attempt}[;{message_id}]`,
+    /// and `traceparent` only with a span.
+    Compact,
+}
+
+impl HeaderForm {
+    /// The form a producer of `mode` writes unless told otherwise (`None`: off mode writes
+    /// no headers).
+    pub const fn default_for(mode: Mode) -> Option<HeaderForm> {
+        match mode {
+            Mode::Full => Some(HeaderForm::Five),
+            Mode::Ledger => Some(HeaderForm::Compact),
+            Mode::Off => None,
+        }
+    }
+}
+
 /// A mode name that is not `full`, `ledger` or `off`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnknownMode(pub String);

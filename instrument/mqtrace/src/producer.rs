@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use crate::headers;
 use crate::ledger::{self, Flush};
 use crate::message::{MessageKey, StoreOutcome};
-use crate::mode::{DEFAULT_FLUSH_INTERVAL, Mode};
+use crate::mode::{DEFAULT_FLUSH_INTERVAL, HeaderForm, Mode};
 use crate::names::{Stage, attr};
 use crate::sequencer::{Sequencer, StreamCounter};
 use crate::span::{
@@ -29,6 +29,8 @@ struct Inner {
     producer_id: Arc<str>,
     sequencer: Sequencer,
     mode: Mode,
+    /// `None` in off mode.
+    header_form: Option<HeaderForm>,
 }
 
 impl Flush for Inner {
@@ -58,6 +60,7 @@ pub struct ProducerBuilder {
     producer_id: Option<Arc<str>>,
     tracer: TracerChoice,
     mode: Option<Mode>,
+    header_form: Option<HeaderForm>,
     flush_interval: Duration,
 }
 
@@ -66,6 +69,13 @@ impl ProducerBuilder {
     /// when [`build`](Self::build) runs; `full` when unset).
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = Some(mode);
+        self
+    }
+
+    /// Which headers to write (default [`HeaderForm::default_for`] the mode: five in full
+    /// mode, the compact one in ledger mode). Off mode writes none whatever this says.
+    pub fn header_form(mut self, form: HeaderForm) -> Self {
+        self.header_form = Some(form);
         self
     }
 
@@ -108,6 +118,10 @@ impl ProducerBuilder {
                 .unwrap_or_else(|| default_producer_id().into()),
             sequencer: Sequencer::new(),
             mode,
+            header_form: match mode {
+                Mode::Off => None,
+                _ => self.header_form.or(HeaderForm::default_for(mode)),
+            },
         });
         if mode == Mode::Ledger {
             let weak: Weak<dyn Flush> = Arc::downgrade(&inner) as Weak<Inner>;
@@ -144,6 +158,7 @@ impl Producer {
             producer_id: None,
             tracer: TracerChoice::Global,
             mode: None,
+            header_form: None,
             flush_interval: DEFAULT_FLUSH_INTERVAL,
         }
     }
@@ -156,6 +171,13 @@ impl Producer {
     /// What this producer records.
     pub fn mode(&self) -> Mode {
         self.inner.mode
+    }
+
+    /// The headers this producer writes (`None` in off mode, which writes none). Adapters of
+    /// brokers that give a stored copy no identity of its own add `mqtrace-attempt` to the five
+    /// headers; the compact one carries the attempt already.
+    pub fn header_form(&self) -> Option<HeaderForm> {
+        self.inner.header_form
     }
 
     /// Exports now what this producer's ledgers hold (ledger mode; nothing to do otherwise).
@@ -257,6 +279,11 @@ impl OutgoingMessage {
         &self.key
     }
 
+    /// The headers its attempts write ([`Producer::header_form`]).
+    pub fn header_form(&self) -> Option<HeaderForm> {
+        self.producer.inner.header_form
+    }
+
     /// Its `messaging.message.id`.
     pub fn message_id(&self) -> &str {
         self.message_id_arc()
@@ -290,18 +317,26 @@ impl OutgoingMessage {
     /// it is ordinary is known when the broker answers. Off mode writes nothing.
     pub fn begin_attempt(&mut self, carrier: &mut dyn Injector) -> SendAttempt {
         self.attempts += 1;
+        let compact = self.producer.inner.header_form == Some(HeaderForm::Compact);
         match self.producer.inner.mode {
-            Mode::Full => self.begin_full(carrier, false),
-            Mode::Ledger if self.attempts >= 2 || app_sampled() => self.begin_full(carrier, true),
+            Mode::Full => self.begin_full(carrier, compact),
+            Mode::Ledger if self.attempts >= 2 || app_sampled() => {
+                self.begin_full(carrier, compact)
+            }
             Mode::Ledger => {
                 let start = SystemTime::now();
-                headers::inject_compact(
-                    carrier,
-                    None,
-                    &self.key,
-                    self.message_id.get().map(|id| &**id),
-                    self.attempts,
-                );
+                if compact {
+                    headers::inject_compact(
+                        carrier,
+                        None,
+                        &self.key,
+                        self.message_id.get().map(|id| &**id),
+                        self.attempts,
+                    );
+                } else {
+                    let none = opentelemetry::trace::SpanContext::empty_context();
+                    headers::inject(carrier, &none, &self.key, self.message_id());
+                }
                 self.attempt_tracked(Context::new(), Track::Ordinary { start, end: None })
             }
             Mode::Off => self.attempt_tracked(Context::new(), Track::Off),

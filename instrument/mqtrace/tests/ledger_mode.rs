@@ -893,3 +893,57 @@ fn mqtrace_mode_in_the_environment_is_the_builders_default() {
         }
     }
 }
+
+#[test]
+fn a_repeated_seq_names_where_its_ledger_delivery_was_stored() {
+    let (provider, exporter) = provider();
+    let c = consumer(&provider, Mode::Ledger);
+    let at = |position: &str| {
+        let mut info = delivery_info(1);
+        info.position = Some(position.to_owned());
+        info
+    };
+    // Seq 1: two stored copies (a producer's retry), each delivered once.
+    c.deliver(&numbered(1), at("0/10")).ack();
+    c.deliver(&numbered(1), at("0/11"))
+        .settle(SettleOutcome::SkipDuplicate, "commit");
+    // Seq 2: one copy delivered twice (a rewind after a rebalance: no delivery count).
+    c.deliver(&numbered(2), at("0/12")).ack();
+    c.deliver(&numbered(2), at("0/12")).ack();
+    // Seq 3: rejected, so its first delivery became a full span naming its position; the
+    // redelivery need not name it again.
+    c.deliver(&numbered(3), at("0/13"))
+        .settle(SettleOutcome::Reject, "reject");
+    c.deliver(&numbered(3), at("0/13")).ack();
+    // Seq 4: a position too long to remember inline: the repeat names none.
+    let long = "x".repeat(64);
+    c.deliver(&numbered(4), at(&long)).ack();
+    c.deliver(&numbered(4), at(&long)).ack();
+    drop(c);
+    let spans = finished(&exporter);
+    let repeats: Vec<(i64, Option<String>, Option<String>)> = by_stage(&spans, "deliver")
+        .into_iter()
+        .map(|sp| {
+            let a = attrs(sp);
+            (
+                int(sp, attr::SEQ),
+                a.get(attr::BROKER_POSITION)
+                    .map(|v| v.as_str().into_owned()),
+                a.get(attr::LEDGER_POSITION)
+                    .map(|v| v.as_str().into_owned()),
+            )
+        })
+        .collect();
+    let p = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        repeats,
+        [
+            (1, p("0/11"), p("0/10")),
+            (2, p("0/12"), p("0/12")),
+            (3, p("0/13"), None),
+            (3, p("0/13"), None),
+            (4, Some(long), None),
+        ]
+    );
+    assert_eq!(ledger_seqs(&spans, "deliver").to_string(), "1-2,4");
+}
