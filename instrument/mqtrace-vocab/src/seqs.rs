@@ -101,6 +101,145 @@ impl SeqRanges {
         self.ranges.clear();
         self.count = 0;
     }
+
+    /// The seqs `first..=last` (empty when `first > last` or `first` is 0).
+    pub fn range(first: u64, last: u64) -> Self {
+        let first = first.max(1);
+        if first > last {
+            return Self::default();
+        }
+        Self::from_sorted(vec![(first, last)])
+    }
+
+    /// The smallest seq.
+    pub fn first(&self) -> Option<u64> {
+        self.ranges.first().map(|r| r.0)
+    }
+
+    /// The largest seq.
+    pub fn last(&self) -> Option<u64> {
+        self.ranges.last().map(|r| r.1)
+    }
+
+    /// Every seq, in order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.ranges.iter().flat_map(|&(a, b)| a..=b)
+    }
+
+    /// From sorted, disjoint ranges, merging adjacent ones.
+    fn from_sorted(ranges: Vec<(u64, u64)>) -> Self {
+        let mut out: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
+        for (a, b) in ranges {
+            match out.last_mut() {
+                Some(last) if last.1.checked_add(1) == Some(a) => last.1 = b,
+                _ => out.push((a, b)),
+            }
+        }
+        let count = out.iter().map(|(a, b)| b - a + 1).sum();
+        SeqRanges { ranges: out, count }
+    }
+
+    /// The seqs in both sets: one pass over both range lists.
+    pub fn intersection(&self, other: &SeqRanges) -> SeqRanges {
+        let (mut i, mut j) = (0, 0);
+        let mut out = Vec::new();
+        while let (Some(&(a0, a1)), Some(&(b0, b1))) = (self.ranges.get(i), other.ranges.get(j)) {
+            let (lo, hi) = (a0.max(b0), a1.min(b1));
+            if lo <= hi {
+                out.push((lo, hi));
+            }
+            if a1 < b1 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        Self::from_sorted(out)
+    }
+
+    /// The seqs in either set.
+    pub fn union(&self, other: &SeqRanges) -> SeqRanges {
+        let (once, many) = Self::coverage([self, other]);
+        once.union_disjoint(&many)
+    }
+
+    /// The seqs in `self` and not in `other`.
+    pub fn difference(&self, other: &SeqRanges) -> SeqRanges {
+        let mut out = Vec::new();
+        let mut j = 0;
+        for &(a0, a1) in &self.ranges {
+            let mut lo = a0;
+            // Skip `other`'s ranges that end before this one starts.
+            while other.ranges.get(j).is_some_and(|r| r.1 < lo) {
+                j += 1;
+            }
+            let mut k = j;
+            while let Some(&(b0, b1)) = other.ranges.get(k) {
+                if b0 > a1 {
+                    break;
+                }
+                if b0 > lo {
+                    out.push((lo, b0 - 1));
+                }
+                if b1 >= a1 {
+                    lo = a1.saturating_add(1);
+                    break;
+                }
+                lo = b1 + 1;
+                k += 1;
+            }
+            if lo <= a1 {
+                out.push((lo, a1));
+            }
+        }
+        Self::from_sorted(out)
+    }
+
+    /// Two disjoint sets as one.
+    fn union_disjoint(&self, other: &SeqRanges) -> SeqRanges {
+        let mut all: Vec<(u64, u64)> = self.ranges.iter().chain(&other.ranges).copied().collect();
+        all.sort_unstable();
+        Self::from_sorted(all)
+    }
+
+    /// Over several sets (a seq in two of them stands for two events): the seqs in exactly
+    /// one of them, and the seqs in two or more. A sweep over the ranges' ends: O(r log r)
+    /// for r ranges, however many seqs they hold.
+    pub fn coverage<'a>(sets: impl IntoIterator<Item = &'a SeqRanges>) -> (SeqRanges, SeqRanges) {
+        // +1 where a range starts, -1 after it ends; u64::MAX + 1 is not representable, so a
+        // range ending at u64::MAX closes at the sweep's end.
+        let mut edges: Vec<(u64, i64)> = Vec::new();
+        for set in sets {
+            for &(a, b) in &set.ranges {
+                edges.push((a, 1));
+                if let Some(after) = b.checked_add(1) {
+                    edges.push((after, -1));
+                }
+            }
+        }
+        edges.sort_unstable();
+        let (mut once, mut many) = (Vec::new(), Vec::new());
+        let mut depth = 0i64;
+        let mut i = 0;
+        while i < edges.len() {
+            let at = edges[i].0;
+            while edges.get(i).is_some_and(|e| e.0 == at) {
+                depth += edges[i].1;
+                i += 1;
+            }
+            // The span from `at` to the next edge has this depth.
+            let end = match edges.get(i) {
+                Some(next) => next.0 - 1,
+                None => u64::MAX,
+            };
+            match depth {
+                1 => once.push((at, end)),
+                d if d >= 2 => many.push((at, end)),
+                _ => {}
+            }
+        }
+        (Self::from_sorted(once), Self::from_sorted(many))
+    }
 }
 
 impl fmt::Display for SeqRanges {
@@ -242,6 +381,47 @@ mod tests {
         }
 
         /// Any text: an answer, never a panic.
+        #[test]
+        fn set_algebra_matches_a_btreeset(
+            a in proptest::collection::vec(1u64..200, 0..150),
+            b in proptest::collection::vec(1u64..200, 0..150),
+            c in proptest::collection::vec(1u64..200, 0..150),
+        ) {
+            use std::collections::{BTreeMap, BTreeSet};
+            let set = |v: &[u64]| {
+                let mut s = SeqRanges::default();
+                for &x in v {
+                    s.insert(x);
+                }
+                s
+            };
+            let model = |v: &[u64]| v.iter().copied().collect::<BTreeSet<u64>>();
+            let (sa, sb, sc) = (set(&a), set(&b), set(&c));
+            let (ma, mb, mc) = (model(&a), model(&b), model(&c));
+            let seqs = |s: &SeqRanges| s.iter().collect::<BTreeSet<u64>>();
+            let i = sa.intersection(&sb);
+            prop_assert_eq!(seqs(&i), ma.intersection(&mb).copied().collect::<BTreeSet<_>>());
+            prop_assert_eq!(i.count(), ma.intersection(&mb).count() as u64);
+            let u = sa.union(&sb);
+            prop_assert_eq!(seqs(&u), ma.union(&mb).copied().collect::<BTreeSet<_>>());
+            let d = sa.difference(&sb);
+            prop_assert_eq!(seqs(&d), ma.difference(&mb).copied().collect::<BTreeSet<_>>());
+            prop_assert_eq!(d.count(), ma.difference(&mb).count() as u64);
+            // Canonical form: equal to the set built seq by seq.
+            prop_assert_eq!(&d, &set(&seqs(&d).into_iter().collect::<Vec<_>>()));
+            let mut times: BTreeMap<u64, u32> = BTreeMap::new();
+            for m in [&ma, &mb, &mc] {
+                for &x in m {
+                    *times.entry(x).or_default() += 1;
+                }
+            }
+            let (once, many) = SeqRanges::coverage([&sa, &sb, &sc]);
+            prop_assert_eq!(seqs(&once), times.iter().filter(|e| *e.1 == 1).map(|e| *e.0).collect::<BTreeSet<_>>());
+            prop_assert_eq!(seqs(&many), times.iter().filter(|e| *e.1 >= 2).map(|e| *e.0).collect::<BTreeSet<_>>());
+            prop_assert_eq!(&once, &set(&seqs(&once).into_iter().collect::<Vec<_>>()));
+            prop_assert_eq!(SeqRanges::range(3, 7).iter().collect::<Vec<_>>(), vec![3, 4, 5, 6, 7]);
+        }
+
         #[test]
         fn any_text_parses_or_fails(text in "[0-9,\\-]{0,40}") {
             let _ = text.parse::<SeqRanges>();
