@@ -6,7 +6,10 @@ pub use mqtrace_reader::{
 };
 
 use mqtrace_reader::columns::SpanParts;
+use mqtrace_reader::ledgers::RowFacts;
+use mqtrace_vocab::seqs::SeqRanges;
 use polars::prelude::*;
+use std::collections::BTreeMap;
 
 /// Everything read from the input.
 #[derive(Debug, Default)]
@@ -15,6 +18,9 @@ pub(crate) struct Loaded {
     pub frame: DataFrame,
     /// The names behind the frame's codes, and the counts, problems and window.
     pub read: mqtrace_reader::Loaded,
+    /// Clean ledger seqs per stream code: counted, observed, never rows
+    /// ([`mqtrace_reader::ledgers`]).
+    pub clean: BTreeMap<u32, SeqRanges>,
 }
 
 /// Reads `files`; `progress` is told how many input bytes each step consumed. Each piece's
@@ -44,17 +50,66 @@ pub(crate) fn load(
     if let Some(e) = error {
         return Err(e.into());
     }
-    let frame = match all {
-        Some(mut f) => {
-            f.rechunk_mut_par();
-            f
-        }
+    let mut frame = match all {
+        Some(f) => f,
         None => frame(SpanParts::default())?,
     };
+    let mut clean = BTreeMap::new();
+    if !loaded.ledgers.is_empty() {
+        let facts = row_facts(&frame, &loaded.ledgers.streams())?;
+        let settled = loaded.ledgers.settle(&facts);
+        frame.vstack_mut_owned(self::frame(settled.parts)?)?;
+        clean = settled.clean;
+    }
+    frame.rechunk_mut_par();
     Ok(Loaded {
         frame,
         read: loaded,
+        clean,
     })
+}
+
+/// What the ledgers' arithmetic needs from the rows of the streams in `of`.
+fn row_facts(frame: &DataFrame, of: &std::collections::BTreeSet<u32>) -> PolarsResult<RowFacts> {
+    let stream = frame.column("stream")?.u32()?;
+    let seq = frame.column("seq")?.i64()?;
+    let stage = frame.column("stage")?.u8()?;
+    let group = frame.column("group")?.u32()?;
+    let rows = stream
+        .iter()
+        .zip(seq.iter())
+        .zip(stage.iter())
+        .zip(group.iter())
+        .filter_map(|(((s, q), st), g)| Some((s?, q?, st?, g)));
+    Ok(RowFacts::from_columns(of, rows))
+}
+
+/// The clean ledger runs of the streams `keep` selects, as the frame `unobserved` reads
+/// (`stream`, `seq`, `last`), and how many seqs they hold.
+pub(crate) fn covered(
+    clean: &BTreeMap<u32, SeqRanges>,
+    keep: &dyn Fn(u32) -> bool,
+) -> PolarsResult<(DataFrame, u64)> {
+    let (mut stream, mut seq, mut last) = (Vec::new(), Vec::new(), Vec::new());
+    let mut count = 0;
+    for (&s, set) in clean.iter().filter(|(s, _)| keep(**s)) {
+        count += set.count();
+        for &(a, b) in set.ranges() {
+            stream.push(s);
+            seq.push(i64::try_from(a).unwrap_or(i64::MAX));
+            last.push(i64::try_from(b).unwrap_or(i64::MAX));
+        }
+    }
+    let height = stream.len();
+    let frame = DataFrame::new(
+        height,
+        vec![
+            Column::new("stream".into(), stream),
+            Column::new("seq".into(), seq),
+            Column::new("last".into(), last),
+        ],
+    )?;
+    Ok((frame, count))
 }
 
 /// The span columns as a frame: `msg` (u64, see [`mqtrace_vocab::keys`]), `stream` (u32),
@@ -86,6 +141,7 @@ pub(crate) fn frame(parts: SpanParts) -> PolarsResult<DataFrame> {
             Column::new("end_ns".into(), &parts.end_ns),
             Column::new("trace_id".into(), &parts.trace_id),
             Column::new("message_id".into(), &parts.message_id),
+            Column::new("ledger".into(), &parts.ledger),
         ],
     )
 }

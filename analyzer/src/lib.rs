@@ -96,12 +96,19 @@ pub fn analyze(
         groups: &options.groups,
     };
     let spans = selection.spans(loaded.frame.lazy(), &streams);
+    let (covered, clean) = input::covered(&loaded.clean, &|s| {
+        streams
+            .get(s as usize)
+            .is_some_and(|name| selection.keeps_stream(name))
+    })?;
     let window = report::Window::new(&input.stats, options.until);
     let passing = findings::Passing {
         window_end_ns: window.end_unix_nano,
         grace_ns: i64::try_from(options.grace.as_nanos()).unwrap_or(i64::MAX),
     };
-    let collected = findings::find(spans, passing)?;
+    let mut collected = findings::find(spans, covered.lazy(), passing)?;
+    // Clean ledger seqs are messages seen, judged without rows.
+    collected.messages += clean;
     if options.timings {
         eprintln!(
             "mqtrace: read {} spans in {:.2} s, analysed in {:.2} s",

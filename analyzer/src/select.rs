@@ -13,7 +13,7 @@ pub(crate) struct Selection<'a> {
 }
 
 impl Selection<'_> {
-    fn keeps_stream(&self, name: &StreamName) -> bool {
+    pub(crate) fn keeps_stream(&self, name: &StreamName) -> bool {
         self.streams.is_empty() || self.streams.contains(&name.1)
     }
 

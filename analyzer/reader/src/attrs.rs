@@ -250,6 +250,7 @@ read_keys!(
     DeliveryCount => attr::DELIVERY_COUNT,
     Outcome => attr::OUTCOME,
     BrokerPosition => attr::BROKER_POSITION,
+    LedgerPosition => attr::LEDGER_POSITION,
     ConsumerGroup => attr::MESSAGING_CONSUMER_GROUP_NAME,
     Partition => attr::MESSAGING_DESTINATION_PARTITION_ID,
     MessageId => attr::MESSAGING_MESSAGE_ID,

@@ -18,6 +18,11 @@ pub mod stage {
     pub const DELIVER: u8 = Stage::Deliver as u8;
     /// `consume_ack`
     pub const CONSUME_ACK: u8 = Stage::ConsumeAck as u8;
+    /// No stage event: the stored copy a ledger-mode consumer delivered earlier, named by a
+    /// repeat's `deliver` span (`mqtrace.ledger.position`). A row of its own so that the plans
+    /// count it among a message's stored copies and a group's positioned deliveries, never
+    /// as a delivery.
+    pub const LEDGER_COPY: u8 = 200;
 }
 
 /// Outcome codes in the `outcome` column (store and settle outcomes share it).
@@ -123,6 +128,18 @@ pub struct Dictionaries {
 }
 
 impl Dictionaries {
+    /// A ledger read from a piece, with the input's shared codes.
+    pub(crate) fn ledger_entry(
+        &mut self,
+        l: crate::ledgers::LedgerIn,
+    ) -> crate::ledgers::LedgerEntry {
+        let stream = self.streams.code(&stream_key(&l.producer_id, &l.stream));
+        let group = l.group.as_deref().map(|g| self.groups.code(g));
+        let pair = group.map(|g| self.pair(stream, g));
+        let partition = l.partition.as_deref().map(|p| self.partitions.code(p));
+        crate::ledgers::LedgerEntry::new(stream, group, pair, partition, l.fields)
+    }
+
     fn pair(&mut self, stream: u32, group: u32) -> u32 {
         let next = self.pairs.len() as u32;
         *self.pairs.entry((stream, group)).or_insert(next)
@@ -224,6 +241,9 @@ pub struct SpanRow<'a> {
     pub outcome: Option<u8>,
     /// `mqtrace.broker.position`.
     pub position: Option<Cow<'a, str>>,
+    /// `mqtrace.ledger.position` (a `deliver` span in ledger mode): where this consumer's
+    /// earlier ledger delivery of the seq was stored; pushed as a [`stage::LEDGER_COPY`] row.
+    pub earlier_position: Option<Cow<'a, str>>,
     /// `messaging.consumer.group.name`.
     pub group: Option<Cow<'a, str>>,
     /// `messaging.destination.partition.id`.
@@ -250,6 +270,7 @@ impl Default for SpanRow<'_> {
             attempt: None,
             outcome: None,
             position: None,
+            earlier_position: None,
             group: None,
             partition: None,
             delivery_count: None,
@@ -325,8 +346,29 @@ impl SpanColumns {
         self.seq.is_empty()
     }
 
-    /// Adds one span.
-    pub fn push(&mut self, row: SpanRow<'_>) {
+    /// Adds one span (two rows when it names an earlier ledger delivery's position).
+    pub fn push(&mut self, mut row: SpanRow<'_>) {
+        let earlier = row.earlier_position.take();
+        let stage = row.stage as u8;
+        let copy = earlier.map(|position| SpanRow {
+            producer_id: row.producer_id,
+            stream: row.stream,
+            seq: row.seq,
+            position: Some(position),
+            group: row.group.clone(),
+            partition: row.partition.clone(),
+            start_ns: row.start_ns,
+            end_ns: row.end_ns,
+            trace_id: row.trace_id,
+            ..SpanRow::default()
+        });
+        self.push_coded(row, stage);
+        if let Some(copy) = copy {
+            self.push_coded(copy, stage::LEDGER_COPY);
+        }
+    }
+
+    fn push_coded(&mut self, row: SpanRow<'_>, stage: u8) {
         let stream = match &self.last_stream {
             Some((p, s, c)) if p == row.producer_id && s == row.stream => *c,
             _ => {
@@ -337,7 +379,7 @@ impl SpanColumns {
         };
         self.stream.push(stream);
         self.seq.push(row.seq);
-        self.stage.push(row.stage as u8);
+        self.stage.push(stage);
         self.attempt.push(row.attempt);
         self.outcome.push(row.outcome);
         self.position.push(row.position.as_deref());
@@ -429,6 +471,7 @@ impl SpanColumns {
             end_ns: self.end_ns,
             trace_id: self.trace_id,
             message_id: self.message_id,
+            ledger: vec![false; height],
         }
     }
 }
@@ -472,6 +515,8 @@ pub struct SpanParts {
     pub trace_id: Vec<i128>,
     /// A message id other than the default.
     pub message_id: Vec<Option<String>>,
+    /// Whether the row stands for a ledger seq ([`crate::ledgers`]).
+    pub ledger: Vec<bool>,
 }
 
 impl SpanParts {

@@ -78,6 +78,7 @@ pub(crate) fn classify<'a>(values: &'a [(Key, Scalar<'a>)]) -> Result<Span<'a>, 
             Key::DeliveryCount => row.delivery_count = Some(int(value, name)?),
             Key::Outcome => row.outcome = Some(outcome::code(string(value, name)?)),
             Key::BrokerPosition => row.position = Some(text(value, name)?),
+            Key::LedgerPosition => row.earlier_position = Some(text(value, name)?),
             Key::ConsumerGroup => row.group = Some(text(value, name)?),
             Key::Partition => row.partition = Some(text(value, name)?),
             Key::MessageId => {

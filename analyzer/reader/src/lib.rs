@@ -34,6 +34,7 @@ mod extract;
 mod files;
 #[doc(hidden)]
 pub mod json;
+pub mod ledgers;
 mod load;
 mod malformed;
 mod proto;

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::columns::{Dictionaries, SpanParts, StreamName, split_stream_key};
 use crate::files::{Compression, Format, InputFile, fill, open};
 use crate::json::{LONG_LINE_MARK, Readers, read_line};
+use crate::ledgers::LedgerBook;
 use crate::malformed::Location;
 use crate::sink::SpanSink;
 use crate::stats::InputStats;
@@ -42,6 +43,9 @@ pub struct Loaded {
     pub partitions: Vec<String>,
     /// Counts, problems and the time window.
     pub stats: InputStats,
+    /// The ledger spans, as ranges: [`LedgerBook::settle`] turns them into rows and clean
+    /// seqs.
+    pub ledgers: LedgerBook,
 }
 
 /// Reads `files`; `spans` is handed each piece's columns (codes shared across the input) in
@@ -53,9 +57,13 @@ pub fn load(
 ) -> Result<Loaded, LoadError> {
     let mut dictionaries = Dictionaries::default();
     let mut totals = InputStats::default();
+    let mut ledgers = LedgerBook::default();
     for file in files {
         let mut file_stats = InputStats::default();
-        let mut take = |piece: SpanSink, lines_before: u64| {
+        let mut take = |mut piece: SpanSink, lines_before: u64| {
+            for ledger in piece.take_ledgers() {
+                ledgers.push(dictionaries.ledger_entry(ledger));
+            }
             let (mut columns, stats) = piece.into_parts();
             file_stats.merge_piece(stats, lines_before);
             if !columns.is_empty() {
@@ -91,6 +99,7 @@ pub fn load(
         groups: dictionaries.groups.values().to_vec(),
         partitions: dictionaries.partitions.values().to_vec(),
         stats: totals,
+        ledgers,
     })
 }
 

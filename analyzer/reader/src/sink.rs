@@ -10,6 +10,7 @@ use mqtrace_vocab::{TELEMETRY_SPAN_NAME, limits::MALFORMED_LISTED_PER_FILE};
 use crate::attrs::{Key, Scalar, TraceId, clip};
 use crate::columns::{Mark, SpanColumns};
 use crate::extract::{Span, classify};
+use crate::ledgers::{LedgerFields, LedgerIn};
 use crate::malformed::{Location, Malformed};
 use crate::stats::{InputStats, TelemetryHealth, WindowEdge};
 
@@ -94,8 +95,11 @@ impl Staged {
 pub struct SpanSink {
     pub(crate) columns: SpanColumns,
     pub(crate) stats: InputStats,
+    /// Ledger spans, as ranges.
+    ledgers: Vec<LedgerIn>,
     staged: Staged,
     mark: Mark,
+    ledger_mark: usize,
     at: Location,
 }
 
@@ -103,6 +107,7 @@ impl SpanSink {
     /// Starts a record read at `at`.
     pub(crate) fn begin(&mut self, at: Location) {
         self.mark = self.columns.mark();
+        self.ledger_mark = self.ledgers.len();
         self.staged.clear();
         self.at = at;
     }
@@ -133,7 +138,24 @@ impl SpanSink {
             }),
             Ok(Span::Ledger(row, seqs)) => times(span).and_then(|(start, end)| {
                 let trace_id = span.trace_id.bits()?;
-                self.ledger(&row, &seqs, trace_id, start, end);
+                // Kept as ranges; which seqs become rows is decided once the whole input
+                // is read (crate::ledgers).
+                self.ledgers.push(LedgerIn {
+                    producer_id: row.producer_id.to_owned(),
+                    stream: row.stream.to_owned(),
+                    fields: LedgerFields {
+                        of: row.stage,
+                        attempt: row.attempt,
+                        outcome: row.outcome,
+                        delivery_count: row.delivery_count,
+                        seqs,
+                        start_ns: start,
+                        end_ns: end,
+                        trace_id,
+                    },
+                    group: row.group.map(|g| g.into_owned()),
+                    partition: row.partition.map(|p| p.into_owned()),
+                });
                 self.observe(span, start, end);
                 Ok(())
             }),
@@ -146,48 +168,6 @@ impl SpanSink {
                     .push(Malformed::new(self.at.clone(), reason));
             } else {
                 self.staged.problems_unlisted += 1;
-            }
-        }
-    }
-
-    /// A ledger's seqs as the rows of the spans they stand for: the same verdicts as full
-    /// mode's spans, without positions, each at the ledger's interval. (Expanded row by row:
-    /// bounded by [`MAX_LEDGER_SEQS`](mqtrace_vocab::limits::MAX_LEDGER_SEQS) per ledger.)
-    fn ledger(
-        &mut self,
-        row: &crate::columns::SpanRow<'_>,
-        seqs: &mqtrace_vocab::seqs::SeqRanges,
-        trace_id: u128,
-        start: i64,
-        end: i64,
-    ) {
-        use mqtrace_vocab::Stage;
-        let stages: &[Stage] = match row.stage {
-            // A seq in a store_ack ledger stands for its first attempt and its ok answer.
-            Stage::StoreAck => &[Stage::Produce, Stage::StoreAck],
-            Stage::Deliver => &[Stage::Deliver],
-            _ => &[Stage::ConsumeAck],
-        };
-        for &(first, last) in seqs.ranges() {
-            for seq in first..=last {
-                for &stage in stages {
-                    self.columns.push(crate::columns::SpanRow {
-                        producer_id: row.producer_id,
-                        stream: row.stream,
-                        seq: seq as i64,
-                        stage,
-                        attempt: row.attempt,
-                        outcome: (stage != Stage::Produce).then_some(row.outcome).flatten(),
-                        position: None,
-                        group: row.group.clone(),
-                        partition: row.partition.clone(),
-                        delivery_count: row.delivery_count,
-                        start_ns: start,
-                        end_ns: end,
-                        trace_id,
-                        message_id: None,
-                    });
-                }
             }
         }
     }
@@ -228,11 +208,13 @@ impl SpanSink {
         stats.telemetry.merge(staged.telemetry);
         staged.clear();
         self.mark = self.columns.mark();
+        self.ledger_mark = self.ledgers.len();
     }
 
     /// The current record could not be read whole: nothing it added counts.
     pub(crate) fn abandon(&mut self) {
         self.columns.rollback(self.mark);
+        self.ledgers.truncate(self.ledger_mark);
         self.staged.clear();
     }
 
@@ -249,6 +231,11 @@ impl SpanSink {
         self.stats.malformed(m);
     }
 
+    /// The ledger spans collected (taken out of the sink).
+    pub(crate) fn take_ledgers(&mut self) -> Vec<LedgerIn> {
+        std::mem::take(&mut self.ledgers)
+    }
+
     /// The spans and counts collected.
     pub fn into_parts(self) -> (SpanColumns, InputStats) {
         (self.columns, self.stats)
@@ -256,14 +243,15 @@ impl SpanSink {
 
     /// Everything the sink holds as text, for comparing two sinks (dictionary entries by
     /// value, not by their hash maps' order).
-    pub fn comparable(self) -> String {
+    pub fn comparable(mut self) -> String {
+        let ledgers = self.take_ledgers();
         let names = (
             self.columns.streams.values().to_vec(),
             self.columns.groups.values().to_vec(),
             self.columns.partitions.values().to_vec(),
         );
         let (columns, stats) = self.into_parts();
-        format!("{names:?} {:?} {stats:?}", columns.into_parts())
+        format!("{names:?} {:?} {stats:?} {ledgers:?}", columns.into_parts())
     }
 
     fn observe(&mut self, span: SpanIn<'_>, start: i64, end: i64) {

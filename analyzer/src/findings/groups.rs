@@ -66,10 +66,17 @@ pub fn group_activity(spans: LazyFrame) -> LazyFrame {
                 .alias("max_delivery_count"),
             first_when(is_stage(stage::DELIVER), "start_ns").alias("delivered_ns"),
             first_when(is_stage(stage::CONSUME_ACK), "end_ns").alias("settled_ns"),
-            count(is_stage(stage::DELIVER).and(col("position_key").is_not_null()))
+            // A ledger delivery whose position a repeat named counts as a positioned one, so
+            // that ledger mode tells copies apart as full mode does.
+            count(delivered_copy().and(col("position_key").is_not_null()))
                 .alias("positioned_deliveries"),
-            distinct_where(is_stage(stage::DELIVER), "position_key").alias("delivered_copies"),
+            distinct_where(delivered_copy(), "position_key").alias("delivered_copies"),
         ])
+}
+
+/// A delivery, or the earlier ledger delivery a repeat names.
+fn delivered_copy() -> Expr {
+    is_stage(stage::DELIVER).or(is_stage(stage::LEDGER_COPY))
 }
 
 /// Where each of the `pairs` was delivered last (`delivered_at`): looked up for the few

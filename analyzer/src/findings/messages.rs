@@ -57,6 +57,14 @@ pub(crate) fn distinct_where(cond: Expr, key: &str) -> Expr {
     .cast(DataType::UInt32)
 }
 
+/// A row that names a stored copy by its position: an `ok` answer, a delivery, or the earlier
+/// ledger delivery a repeat's `deliver` span names ([`stage::LEDGER_COPY`]).
+pub(crate) fn stored_copy() -> Expr {
+    ok_ack()
+        .or(is_stage(stage::DELIVER))
+        .or(is_stage(stage::LEDGER_COPY))
+}
+
 /// `position_key` where `cond` holds, null elsewhere.
 fn stored_key(cond: Expr) -> Expr {
     when(cond)
@@ -87,12 +95,8 @@ pub fn messages(spans: LazyFrame) -> LazyFrame {
         // Two stored copies or more ⇔ the positions' hashes differ; no count is needed (an
         // `n_unique` per message cost a tenth of the analysis), the evidence counts the
         // positions of the few duplicates.
-        stored_key(ok_ack().or(is_stage(stage::DELIVER)))
-            .min()
-            .alias("copy_min"),
-        stored_key(ok_ack().or(is_stage(stage::DELIVER)))
-            .max()
-            .alias("copy_max"),
+        stored_key(stored_copy()).min().alias("copy_min"),
+        stored_key(stored_copy()).max().alias("copy_max"),
     ])
 }
 
@@ -109,12 +113,13 @@ pub fn details(spans: LazyFrame, keys: LazyFrame) -> LazyFrame {
         .group_by([col("msg")])
         .agg([
             col("message_id").drop_nulls().first().alias("message_id"),
+            col("ledger").any(true).alias("ledger"),
             col("trace_id")
                 .unique()
                 .sort(SortOptions::default())
                 .alias("trace_ids"),
             col("position")
-                .filter(ok_ack().or(is_stage(stage::DELIVER)))
+                .filter(stored_copy())
                 .drop_nulls()
                 .unique()
                 .sort(SortOptions::default())

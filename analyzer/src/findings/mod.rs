@@ -31,11 +31,12 @@ pub struct Collected {
     pub latency: DataFrame,
 }
 
-/// Every finding of `spans` (the frame built by [`crate::input::frame`]).
-pub fn find(spans: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
+/// Every finding of `spans` (the frame built by [`crate::input::frame`]); `covered`: runs of
+/// clean ledger seqs (`stream`, `seq`, `last`), seen without rows.
+pub fn find(spans: LazyFrame, covered: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
     let messages = messages(spans.clone()).cache();
     let per_message = message_findings(messages.clone())?;
-    let holes = unobserved(messages.clone())?;
+    let holes = unobserved(messages.clone(), covered)?;
     let activity = group_activity(spans.clone()).cache();
     let per_group = pair_findings(spans.clone(), messages.clone(), activity.clone(), passing)?;
     let latency = latency(messages.clone(), activity)?;

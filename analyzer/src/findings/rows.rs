@@ -253,6 +253,7 @@ pub fn decode(df: &DataFrame, names: &Names<'_>, window_end_ns: i64) -> PolarsRe
     let (prev_seq, next_seq, stands_for) = (n("prev_seq")?, n("next_seq")?, n("stands_for")?);
     let (passed_seq, last_end) = (n("passed_seq")?, n("last_end")?);
     let two_positions = c.bool("two_positions")?;
+    let ledger = c.bool("ledger")?;
     let delivered_at = c.str("delivered_at")?;
     let count =
         |col: &Int64Chunked, i: usize| col.get(i).and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
@@ -353,6 +354,7 @@ pub fn decode(df: &DataFrame, names: &Names<'_>, window_end_ns: i64) -> PolarsRe
                 .cloned(),
             trace_ids: ids,
             evidence,
+            ledger: ledger.get(i).unwrap_or(false),
         });
     }
     Ok(out)

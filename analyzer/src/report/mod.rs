@@ -25,14 +25,12 @@ pub static FINDING_KEYS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock:
 });
 
 /// One finding, typed: its kind and stage are the contract's values, its evidence the facts
-/// it rests on (written as text in the report).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// it rests on (written as text in the report, with [`Finding::evidence_text`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
     /// What happened to the message.
-    #[serde(serialize_with = "as_text")]
     pub kind: Kind,
     /// Where: `produce`, `store`, `consume`, or none.
-    #[serde(serialize_with = "as_optional_text")]
     pub stage: Option<Where>,
     /// The producer id.
     pub producer_id: String,
@@ -49,25 +47,44 @@ pub struct Finding {
     /// The traces the message's spans belong to.
     pub trace_ids: Vec<String>,
     /// Why.
-    #[serde(serialize_with = "as_text")]
     pub evidence: Evidence,
+    /// Some of the message's events were read from ledgers (SPEC §2b): seqs without positions
+    /// or times of their own, which the evidence then says.
+    pub ledger: bool,
 }
 
-fn as_text<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
-}
-
-fn as_optional_text<T: std::fmt::Display, S: serde::Serializer>(
-    v: &Option<T>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => s.collect_str(v),
-        None => s.serialize_none(),
+impl Serialize for Finding {
+    /// SPEC §6: kind and stage as the contract's strings, the evidence as text.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut f = s.serialize_struct("Finding", 10)?;
+        f.serialize_field("kind", self.kind.as_str())?;
+        f.serialize_field("stage", &self.stage.map(Where::as_str))?;
+        f.serialize_field("producer_id", &self.producer_id)?;
+        f.serialize_field("stream", &self.stream)?;
+        f.serialize_field("seq", &self.seq)?;
+        f.serialize_field("consumer_group", &self.consumer_group)?;
+        f.serialize_field("message_id", &self.message_id)?;
+        f.serialize_field("partition", &self.partition)?;
+        f.serialize_field("trace_ids", &self.trace_ids)?;
+        f.serialize_field("evidence", &self.evidence_text())?;
+        f.end()
     }
 }
 
 impl Finding {
+    /// The evidence as the report writes it: the facts, and whether they rest on ledgers.
+    pub fn evidence_text(&self) -> String {
+        if self.ledger {
+            format!(
+                "{}; rests on ledgers (events without positions or times of their own)",
+                self.evidence
+            )
+        } else {
+            self.evidence.to_string()
+        }
+    }
+
     /// `kind/stage`, or `kind` where there is no stage.
     pub fn key(&self) -> String {
         finding::key(self.kind, self.stage)
@@ -308,10 +325,7 @@ impl Report {
                     optional(&|x| x.partition.as_deref().map(text)),
                 ),
                 trace_ids,
-                Column::new(
-                    "evidence".into(),
-                    strings(&|x| text(&x.evidence.to_string())),
-                ),
+                Column::new("evidence".into(), strings(&|x| text(&x.evidence_text()))),
             ],
         )
     }

@@ -182,7 +182,7 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
                 f.seq.to_string(),
                 f.consumer_group.clone().unwrap_or_else(|| "-".to_owned()),
                 f.partition.clone().unwrap_or_else(|| "-".to_owned()),
-                f.evidence.to_string(),
+                f.evidence_text(),
             ]
         })
         .collect();

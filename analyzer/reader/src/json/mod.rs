@@ -274,10 +274,11 @@ mod ledger_tests {
         )
     }
 
-    /// A ledger's seqs count as the spans they stand for: a store_ack ledger as a produce
-    /// and an ok store_ack per seq, a deliver ledger as a first delivery to its group.
+    /// A ledger is kept as its ranges, with the fields every event it stands for carries,
+    /// by both readers alike (which seqs become rows is decided over the whole input:
+    /// crate::ledgers).
     #[test]
-    fn a_ledger_stands_for_its_seqs_spans() {
+    fn a_ledger_is_kept_as_ranges() {
         let lines = [
             ledger_line("store_ack", "1-3,5", 4, ""),
             ledger_line(
@@ -288,16 +289,28 @@ mod ledger_tests {
             ),
         ]
         .join("\n");
-        let (fast, slow) = (
+        let (mut fast, slow) = (
             read_lines(lines.as_bytes(), Readers::Fast),
             read_lines(lines.as_bytes(), Readers::SerdeOnly),
         );
         assert_eq!(fast.stats.malformed_total, 0, "{:?}", fast.stats.malformed);
-        let parts = fast.into_parts().0.into_parts();
-        assert_eq!(parts.seq, [1, 1, 2, 2, 3, 3, 5, 5, 1, 2]);
-        assert!(parts.group[8..].iter().all(Option::is_some));
-        assert_eq!(parts.start_ns[0], 10);
-        assert_eq!(slow.into_parts().0.into_parts().seq.len(), 10);
+        let ledgers = fast.take_ledgers();
+        assert_eq!(ledgers.len(), 2);
+        assert_eq!(ledgers[0].fields.of, mqtrace_vocab::Stage::StoreAck);
+        assert_eq!(ledgers[0].fields.seqs.to_string(), "1-3,5");
+        assert_eq!(ledgers[0].fields.outcome, Some(crate::columns::outcome::OK));
+        assert_eq!(
+            (ledgers[0].fields.start_ns, ledgers[0].fields.end_ns),
+            (10, 20)
+        );
+        assert_eq!(ledgers[1].group.as_deref(), Some("g"));
+        assert_eq!(ledgers[1].fields.delivery_count, Some(1));
+        assert!(
+            fast.into_parts().0.is_empty(),
+            "no rows before the input is whole"
+        );
+        let mut slow = slow;
+        assert_eq!(slow.take_ledgers(), ledgers);
     }
 
     #[test]
