@@ -8,5 +8,5 @@ pub mod demo {
     #[path = "scenario.rs"]
     mod scenario;
 
-    pub use scenario::{Injected, PRODUCER_ID, run};
+    pub use scenario::{Injected, PRODUCER_ID, run, run_in};
 }

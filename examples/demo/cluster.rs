@@ -49,6 +49,7 @@ pub enum Commits {
 pub fn consumer(
     cluster: &Cluster,
     telemetry: &mqtrace_export::Telemetry,
+    mode: mqtrace::Mode,
     consumer_id: &str,
     commits: Commits,
 ) -> anyhow::Result<TracedConsumer> {
@@ -84,6 +85,7 @@ pub fn consumer(
     let tracer = mqtrace::Consumer::builder(mqtrace_kafka::SYSTEM, GROUP)
         .consumer_id(consumer_id)
         .tracer_provider(telemetry.provider())
+        .mode(mode)
         .build();
     Ok(TracedConsumer::new(inner, tracer, auto_store))
 }

@@ -48,8 +48,14 @@ impl Injected {
 }
 
 /// Runs the scenario, writing `out/traces/*.jsonl` and `out/injected.json`; returns what
-/// it injected.
+/// it injected. Records in the mode `MQTRACE_MODE` names (full when unset).
 pub async fn run(out: &Path) -> anyhow::Result<Injected> {
+    run_in(out, mqtrace::Mode::from_env()).await
+}
+
+/// [`run`], recording in `mode`: the faults, and so the findings, are the same in every mode
+/// that records.
+pub async fn run_in(out: &Path, mode: mqtrace::Mode) -> anyhow::Result<Injected> {
     let traces = out.join("traces");
     if traces.exists() {
         std::fs::remove_dir_all(&traces)
@@ -68,6 +74,7 @@ pub async fn run(out: &Path) -> anyhow::Result<Injected> {
         mqtrace::Producer::builder(mqtrace_kafka::SYSTEM)
             .producer_id(PRODUCER_ID)
             .tracer_provider(telemetry.provider())
+            .mode(mode)
             .build(),
     );
     let mut injected = Injected::default();
@@ -78,7 +85,13 @@ pub async fn run(out: &Path) -> anyhow::Result<Injected> {
     );
 
     // 1. A healthy start.
-    let c1 = cluster::consumer(&cluster, &telemetry, "shipping-1", Commits::AfterProcessing)?;
+    let c1 = cluster::consumer(
+        &cluster,
+        &telemetry,
+        mode,
+        "shipping-1",
+        Commits::AfterProcessing,
+    )?;
     send_checked(&producer, 1000).await?;
     consume(&c1, 1000).await?;
     println!("  1..1000     healthy: sent, stored, processed");
@@ -142,7 +155,7 @@ pub async fn run(out: &Path) -> anyhow::Result<Injected> {
     // 4. Offsets stored on receipt and auto-committed; the consumer takes a batch of five,
     //    processes two, and dies.
     send_checked(&producer, 300).await?; // 2001..2300
-    let c2 = cluster::consumer(&cluster, &telemetry, "shipping-2", Commits::OnReceipt)?;
+    let c2 = cluster::consumer(&cluster, &telemetry, mode, "shipping-2", Commits::OnReceipt)?;
     consume(&c2, 2150).await?;
     let mut batch = Vec::new();
     for _ in 0..5 {
@@ -162,7 +175,7 @@ pub async fn run(out: &Path) -> anyhow::Result<Injected> {
 
     // 5. Commits every 50 messages; dies after processing, before its next commit. The next
     //    instance gets the uncommitted messages again and processes them again.
-    let c3 = cluster::consumer(&cluster, &telemetry, "shipping-3", Commits::Manually)?;
+    let c3 = cluster::consumer(&cluster, &telemetry, mode, "shipping-3", Commits::Manually)?;
     let mut committed_through = 0;
     let mut processed_since_commit = BTreeSet::new();
     loop {
@@ -181,7 +194,13 @@ pub async fn run(out: &Path) -> anyhow::Result<Injected> {
     }
     injected.duplicate_consume = processed_since_commit;
     crash(c3);
-    let c4 = cluster::consumer(&cluster, &telemetry, "shipping-4", Commits::AfterProcessing)?;
+    let c4 = cluster::consumer(
+        &cluster,
+        &telemetry,
+        mode,
+        "shipping-4",
+        Commits::AfterProcessing,
+    )?;
     consume(&c4, 2300).await?;
     println!(
         "  {}..2280  consumer died before committing: {} messages processed twice",

@@ -12,7 +12,7 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{self, DiscardPolicy, StorageType};
 use async_nats::jetstream::{self, Context as JetStream};
 use futures::StreamExt;
-use mqtrace::{Consumer, Producer};
+use mqtrace::{Consumer, Mode, Producer};
 use mqtrace_nats::{SYSTEM, TracedDurable, TracedJetStream, TracedMessage};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -63,6 +63,7 @@ fn producer(traces: &Traces, js: &JetStream, dedup: bool) -> TracedJetStream {
     let tracer = Producer::builder(SYSTEM)
         .producer_id("orders-api")
         .tracer_provider(traces.provider())
+        .mode(traces.mode())
         .build();
     TracedJetStream::new(js.clone(), tracer).dedup_ids(dedup)
 }
@@ -71,6 +72,7 @@ fn traced(traces: &Traces, group: &str) -> TracedDurable {
     TracedDurable::new(
         Consumer::builder(SYSTEM, group)
             .tracer_provider(traces.provider())
+            .mode(traces.mode())
             .build(),
     )
 }
@@ -115,9 +117,8 @@ async fn ack_all(messages: Vec<TracedMessage>) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_publish_no_stream_captures_is_lost_at_produce_when_the_app_ignores_it() {
-    let traces = Traces::new("nats-produce");
+async fn a_publish_no_stream_captures_is_lost_at_produce_when_the_app_ignores_it(mode: Mode) {
+    let traces = Traces::in_mode("nats-produce", mode);
     let js = connect().await;
     let prefix = unique("orders");
     let subject = format!("{prefix}.new");
@@ -157,9 +158,8 @@ async fn a_publish_no_stream_captures_is_lost_at_produce_when_the_app_ignores_it
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_capped_by_max_msgs_that_discards_old_loses_at_store() {
-    let traces = Traces::new("nats-store");
+async fn a_stream_capped_by_max_msgs_that_discards_old_loses_at_store(mode: Mode) {
+    let traces = Traces::in_mode("nats-store", mode);
     let js = connect().await;
     let subject = format!("{}.new", unique("orders"));
     let stream = create_stream(&js, &subject, 5).await;
@@ -190,9 +190,8 @@ async fn a_stream_capped_by_max_msgs_that_discards_old_loses_at_store() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_consumer_without_acks_that_dies_before_processing_loses_at_consume() {
-    let traces = Traces::new("nats-consume");
+async fn a_consumer_without_acks_that_dies_before_processing_loses_at_consume(mode: Mode) {
+    let traces = Traces::in_mode("nats-consume", mode);
     let js = connect().await;
     let subject = format!("{}.new", unique("orders"));
     let stream = create_stream(&js, &subject, -1).await;
@@ -236,8 +235,12 @@ async fn settle(m: TracedMessage, seen: Option<&mut HashSet<u64>>) {
 
 /// Publishes 1..=3 with seq 2's first PubAck lost (the app's deadline passes before it
 /// comes, and it retries), then lets a naive and an idempotent durable consume `expect_copies` messages.
-async fn retry_after_a_lost_puback(dedup: bool, expect_copies: Vec<u64>) -> (Traces, String) {
-    let traces = Traces::new("nats-retry");
+async fn retry_after_a_lost_puback(
+    mode: Mode,
+    dedup: bool,
+    expect_copies: Vec<u64>,
+) -> (Traces, String) {
+    let traces = Traces::in_mode("nats-retry", mode);
     let js = connect().await;
     let subject = format!("{}.new", unique("events"));
     let stream = create_stream(&js, &subject, -1).await;
@@ -275,25 +278,22 @@ async fn retry_after_a_lost_puback(dedup: bool, expect_copies: Vec<u64>) -> (Tra
     (traces, subject)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_the_dedup_window_a_retry_after_a_lost_puback_is_stored_once() {
-    let (traces, _subject) = retry_after_a_lost_puback(true, vec![1, 2, 3]).await;
+async fn with_the_dedup_window_a_retry_after_a_lost_puback_is_stored_once(mode: Mode) {
+    let (traces, _subject) = retry_after_a_lost_puback(mode, true, vec![1, 2, 3]).await;
     let report = traces.analyze();
     assert_eq!(verdicts(&report), Default::default());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_the_dedup_window_a_retry_after_a_lost_puback_is_stored_twice() {
-    let (traces, subject) = retry_after_a_lost_puback(false, vec![1, 2, 2, 3]).await;
+async fn without_the_dedup_window_a_retry_after_a_lost_puback_is_stored_twice(mode: Mode) {
+    let (traces, subject) = retry_after_a_lost_puback(mode, false, vec![1, 2, 2, 3]).await;
     let report = traces.analyze();
     let mut want = expect("duplicate/produce", &subject, None, [2]);
     want.extend(expect("duplicate/consume", &subject, Some("naive"), [2]));
     assert_eq!(verdicts(&report), want);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_consumer_that_dies_before_acking_gets_the_message_again() {
-    let traces = Traces::new("nats-redeliver");
+async fn a_consumer_that_dies_before_acking_gets_the_message_again(mode: Mode) {
+    let traces = Traces::in_mode("nats-redeliver", mode);
     let js = connect().await;
     let subject = format!("{}.new", unique("events"));
     let stream = create_stream(&js, &subject, -1).await;
@@ -332,3 +332,12 @@ async fn a_consumer_that_dies_before_acking_gets_the_message_again() {
     want.extend(expect("redelivered", &subject, Some("idempotent"), [3]));
     assert_eq!(verdicts(&report), want);
 }
+
+support::in_both_modes!(
+    a_publish_no_stream_captures_is_lost_at_produce_when_the_app_ignores_it,
+    a_stream_capped_by_max_msgs_that_discards_old_loses_at_store,
+    a_consumer_without_acks_that_dies_before_processing_loses_at_consume,
+    with_the_dedup_window_a_retry_after_a_lost_puback_is_stored_once,
+    without_the_dedup_window_a_retry_after_a_lost_puback_is_stored_twice,
+    a_consumer_that_dies_before_acking_gets_the_message_again,
+);

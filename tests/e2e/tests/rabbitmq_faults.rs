@@ -11,7 +11,7 @@ use futures::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use mqtrace::{Consumer, Producer};
+use mqtrace::{Consumer, Mode, Producer};
 use mqtrace_lapin::{SYSTEM, TracedConsumer, TracedDelivery, TracedPublisher, TracedQueue};
 use std::collections::{BTreeSet, HashSet};
 use support::{BROKER_TIMEOUT, Traces, expect, unique, verdicts};
@@ -93,6 +93,7 @@ fn producer(traces: &Traces, id: &str) -> Producer {
     Producer::builder(SYSTEM)
         .producer_id(id)
         .tracer_provider(traces.provider())
+        .mode(traces.mode())
         .build()
 }
 
@@ -101,6 +102,7 @@ fn queue(traces: &Traces, name: &str) -> TracedQueue {
         name,
         Consumer::builder(SYSTEM, name)
             .tracer_provider(traces.provider())
+            .mode(traces.mode())
             .build(),
     )
 }
@@ -163,9 +165,10 @@ fn seqs(deliveries: &[TracedDelivery]) -> Vec<u64> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn publishes_the_broker_returns_or_refuses_are_lost_at_produce_when_the_app_ignores_them() {
-    let traces = Traces::new("rabbitmq-produce");
+async fn publishes_the_broker_returns_or_refuses_are_lost_at_produce_when_the_app_ignores_them(
+    mode: Mode,
+) {
+    let traces = Traces::in_mode("rabbitmq-produce", mode);
     let conn = connect().await;
     let admin = conn.create_channel().await.expect("channel");
     let (exchange, q, missing) = (unique("orders"), unique("shipping"), unique("no-such"));
@@ -232,9 +235,8 @@ async fn publishes_the_broker_returns_or_refuses_are_lost_at_produce_when_the_ap
     assert_eq!(verdicts(&report), want);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_capped_queue_that_drops_its_head_loses_at_store() {
-    let traces = Traces::new("rabbitmq-store");
+async fn a_capped_queue_that_drops_its_head_loses_at_store(mode: Mode) {
+    let traces = Traces::in_mode("rabbitmq-store", mode);
     let conn = connect().await;
     let channel = confirming_channel(&conn).await;
     let q = unique("capped");
@@ -288,9 +290,8 @@ async fn a_capped_queue_that_drops_its_head_loses_at_store() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_auto_ack_consumer_that_dies_before_processing_loses_at_consume() {
-    let traces = Traces::new("rabbitmq-consume");
+async fn an_auto_ack_consumer_that_dies_before_processing_loses_at_consume(mode: Mode) {
+    let traces = Traces::in_mode("rabbitmq-consume", mode);
     let conn = connect().await;
     let channel = confirming_channel(&conn).await;
     let q = unique("auto-ack");
@@ -365,9 +366,10 @@ async fn settle(d: TracedDelivery, seen: Option<&mut HashSet<u64>>) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_after_a_lost_confirm_is_stored_twice_and_processed_twice_unless_idempotent() {
-    let traces = Traces::new("rabbitmq-retry");
+async fn a_retry_after_a_lost_confirm_is_stored_twice_and_processed_twice_unless_idempotent(
+    mode: Mode,
+) {
+    let traces = Traces::in_mode("rabbitmq-retry", mode);
     let conn = connect().await;
     let channel = confirming_channel(&conn).await;
     let f = Fanout::declare(&channel).await;
@@ -421,9 +423,8 @@ async fn a_retry_after_a_lost_confirm_is_stored_twice_and_processed_twice_unless
     assert_eq!(verdicts(&report), want);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_consumer_that_dies_before_acking_gets_the_message_again() {
-    let traces = Traces::new("rabbitmq-redeliver");
+async fn a_consumer_that_dies_before_acking_gets_the_message_again(mode: Mode) {
+    let traces = Traces::in_mode("rabbitmq-redeliver", mode);
     let conn = connect().await;
     let channel = confirming_channel(&conn).await;
     let f = Fanout::declare(&channel).await;
@@ -472,3 +473,11 @@ async fn a_consumer_that_dies_before_acking_gets_the_message_again() {
     want.extend(expect("redelivered", &f.exchange, Some(&f.idempotent), [3]));
     assert_eq!(verdicts(&report), want);
 }
+
+support::in_both_modes!(
+    publishes_the_broker_returns_or_refuses_are_lost_at_produce_when_the_app_ignores_them,
+    a_capped_queue_that_drops_its_head_loses_at_store,
+    an_auto_ack_consumer_that_dies_before_processing_loses_at_consume,
+    a_retry_after_a_lost_confirm_is_stored_twice_and_processed_twice_unless_idempotent,
+    a_consumer_that_dies_before_acking_gets_the_message_again,
+);

@@ -17,11 +17,17 @@ pub type Verdict = (String, String, Option<String>, u64);
 pub struct Traces {
     dir: tempfile::TempDir,
     telemetry: Telemetry,
+    mode: mqtrace::Mode,
 }
 
 impl Traces {
-    /// A file exporter that never drops (tests want every span).
+    /// A file exporter that never drops (tests want every span); full mode.
     pub fn new(service: &str) -> Self {
+        Self::in_mode(service, mqtrace::Mode::Full)
+    }
+
+    /// [`Self::new`], for producers and consumers recording in `mode`.
+    pub fn in_mode(service: &str, mode: mqtrace::Mode) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let telemetry = Telemetry::builder()
             .file(dir.path())
@@ -29,7 +35,16 @@ impl Traces {
             .overflow(Overflow::Block)
             .build()
             .expect("file exporter");
-        Self { dir, telemetry }
+        Self {
+            dir,
+            telemetry,
+            mode,
+        }
+    }
+
+    /// The mode the test's producers and consumers record in.
+    pub fn mode(&self) -> mqtrace::Mode {
+        self.mode
     }
 
     /// The provider the adapters record through.
@@ -119,3 +134,29 @@ pub fn processed_before(seen: Option<&mut std::collections::HashSet<u64>>, seq: 
 
 /// How long a test waits for a broker before it fails.
 pub const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs each named `async fn(Mode)` test in full mode and in ledger mode, as `full::{name}`
+/// and `ledger::{name}`: the same faults must give the same findings in both (SPEC §2b).
+#[allow(unused_macros)] // each test binary uses its own part of this module
+macro_rules! in_both_modes {
+    ($($name:ident),+ $(,)?) => {
+        mod full {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(mqtrace::Mode::Full).await
+                }
+            )+
+        }
+        mod ledger {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(mqtrace::Mode::Ledger).await
+                }
+            )+
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use in_both_modes;
