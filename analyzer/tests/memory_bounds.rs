@@ -6,18 +6,8 @@
 use std::io::Write as _;
 use std::process::Command;
 
-/// Peak resident memory of any child waited for so far, MiB.
-fn children_peak_mib() -> u64 {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage writes one rusage into the pointer it is given, which points to a
-    // zeroed rusage of the right size; RUSAGE_CHILDREN is a valid `who`.
-    #[allow(unsafe_code)]
-    let usage = unsafe {
-        libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr());
-        usage.assume_init()
-    };
-    u64::try_from(usage.ru_maxrss).unwrap_or(0) / 1024
-}
+mod peak;
+use peak::children_peak_mib;
 
 fn analyze(path: &std::path::Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_mqtrace"))

@@ -34,7 +34,7 @@ async fn main() -> anyhow::Result<()> {
                 "  {:<18} seq {:<5} group {group:<9} {}",
                 f.key(),
                 f.seq,
-                f.evidence
+                f.evidence_text()
             );
         }
     }

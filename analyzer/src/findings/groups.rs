@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use super::messages::{count, distinct_where, first_when, is_stage, lost_at_produce, n};
+use super::messages::{count, distinct_where, first_when, is_stage, lost_at_produce, n, own_times};
 use crate::keys::{pair_base, pair_of_base, pair_partition};
 use mqtrace_reader::columns::{outcome, stage};
 use mqtrace_vocab::finding::{Kind, Where};
@@ -64,8 +64,8 @@ pub fn group_activity(spans: LazyFrame) -> LazyFrame {
                 .otherwise(lit(NULL).cast(DataType::Int64))
                 .max()
                 .alias("max_delivery_count"),
-            first_when(is_stage(stage::DELIVER), "start_ns").alias("delivered_ns"),
-            first_when(is_stage(stage::CONSUME_ACK), "end_ns").alias("settled_ns"),
+            first_when(is_stage(stage::DELIVER).and(own_times()), "start_ns").alias("delivered_ns"),
+            first_when(is_stage(stage::CONSUME_ACK).and(own_times()), "end_ns").alias("settled_ns"),
             // A ledger delivery whose position a repeat named counts as a positioned one, so
             // that ledger mode tells copies apart as full mode does.
             count(delivered_copy().and(col("position_key").is_not_null()))

@@ -65,6 +65,11 @@ pub(crate) fn stored_copy() -> Expr {
         .or(is_stage(stage::LEDGER_COPY))
 }
 
+/// A row with times of its own: a full span, not a ledger seq (which has its ledger's).
+pub(crate) fn own_times() -> Expr {
+    col("ledger").not()
+}
+
 /// `position_key` where `cond` holds, null elsewhere.
 fn stored_key(cond: Expr) -> Expr {
     when(cond)
@@ -89,9 +94,10 @@ pub fn messages(spans: LazyFrame) -> LazyFrame {
         count(is_stage(stage::DELIVER)).alias("deliveries"),
         col("partition").min().alias("partition"),
         col("end_ns").max().alias("last_end"),
-        // For the latency percentiles (see `latency`).
-        first_when(is_stage(stage::PRODUCE), "start_ns").alias("produced"),
-        first_when(ok_ack(), "end_ns").alias("stored"),
+        // For the latency percentiles (see `latency`): full spans only, a ledger's interval
+        // is no message's latency.
+        first_when(is_stage(stage::PRODUCE).and(own_times()), "start_ns").alias("produced"),
+        first_when(ok_ack().and(own_times()), "end_ns").alias("stored"),
         // Two stored copies or more ⇔ the positions' hashes differ; no count is needed (an
         // `n_unique` per message cost a tenth of the analysis), the evidence counts the
         // positions of the few duplicates.

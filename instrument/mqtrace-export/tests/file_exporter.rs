@@ -178,9 +178,17 @@ fn kill_mid_write(child: KillOnDrop, dir: &Path, known: &[PathBuf], min_bytes: u
     let file = std::fs::File::open(&path).expect("open the child's file");
     let mut last = [0u8; 1];
     let mut watch_until = None;
+    let mut whole_line = false;
     loop {
         let len = file.metadata().expect("metadata").len();
-        if len < min_bytes {
+        // A line is a whole export batch (hundreds of KB): wait for the first to be complete,
+        // so that the kill always leaves whole lines before the torn one.
+        if !whole_line && len >= min_bytes {
+            let mut head = vec![0u8; len.min(16 << 20) as usize];
+            let n = file.read_at(&mut head, 0).unwrap_or(0);
+            whole_line = head[..n].contains(&b'\n');
+        }
+        if len < min_bytes || !whole_line {
             assert!(
                 Instant::now() < deadline,
                 "the child wrote only {len} bytes"

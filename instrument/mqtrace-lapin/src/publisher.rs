@@ -102,14 +102,22 @@ impl TracedPublisher {
         payload: &[u8],
         properties: BasicProperties,
     ) -> lapin::Result<TracedConfirm> {
-        let mut headers: FieldTable = properties.headers().clone().unwrap_or_default();
-        let attempt = message.begin_attempt(&mut TableWriter(&mut headers));
-        // The five headers do not say which attempt a stored copy came from, and RabbitMQ gives
-        // a copy no identity of its own; the compact header carries the attempt already.
-        if message.header_form() == Some(mqtrace::HeaderForm::Five) {
-            mqtrace::headers::inject_attempt(&mut TableWriter(&mut headers), attempt.attempt());
-        }
-        let properties = properties.with_headers(headers);
+        let (attempt, properties) = match message.header_form() {
+            // Off mode writes no headers: the app's properties go out untouched (an empty
+            // header table still costs the client and the broker an encoded field).
+            None => (message.begin_attempt(&mut NoHeaders), properties),
+            Some(form) => {
+                let mut headers: FieldTable = properties.headers().clone().unwrap_or_default();
+                let attempt = message.begin_attempt(&mut TableWriter(&mut headers));
+                // The five headers do not say which attempt a stored copy came from, and
+                // RabbitMQ gives a copy no identity of its own; the compact header carries it.
+                if form == mqtrace::HeaderForm::Five {
+                    let n = attempt.attempt();
+                    mqtrace::headers::inject_attempt(&mut TableWriter(&mut headers), n);
+                }
+                (attempt, properties.with_headers(headers))
+            }
+        };
         match self
             .channel
             .basic_publish(exchange, routing_key, options, payload, properties)
@@ -125,6 +133,13 @@ impl TracedPublisher {
             }
         }
     }
+}
+
+/// A carrier that takes nothing: off mode's, which writes no headers.
+struct NoHeaders;
+
+impl opentelemetry::propagation::Injector for NoHeaders {
+    fn set(&mut self, _key: &str, _value: String) {}
 }
 
 /// The broker's answer to one traced publish, still to come.
