@@ -77,10 +77,12 @@ impl<K> TracedConsumer<K> {
 
     /// Records the `deliver` span of a message received from the wrapped client.
     pub fn trace<'a>(&'a self, message: BorrowedMessage<'a>) -> TracedMessage<'a, K> {
+        // Off mode records nothing: no partition and position strings to build.
+        let recording = self.tracer.mode() != mqtrace::Mode::Off;
         let info = DeliveryInfo {
             destination: message.topic(),
-            partition: Some(message.partition().to_string()),
-            position: Some(format!("{}/{}", message.partition(), message.offset())),
+            partition: recording.then(|| message.partition().to_string()),
+            position: recording.then(|| format!("{}/{}", message.partition(), message.offset())),
             delivery_count: 1,
             message_id: None,
         };

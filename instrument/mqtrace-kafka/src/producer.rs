@@ -108,7 +108,11 @@ impl TracedProducer {
         }
         let mut writer = HeaderWriter::default();
         let attempt = message.begin_attempt(&mut writer);
-        record.headers = Some(writer.append_to(record.headers.take()));
+        // Off mode writes nothing: leave the record's headers as the app made them (an empty
+        // header list is still allocated and copied by librdkafka).
+        if !writer.0.is_empty() {
+            record.headers = Some(writer.append_to(record.headers.take()));
+        }
         // Like rdkafka's own `send`: a full local queue is retried until `queue_timeout`.
         // `produce` ends once the record is enqueued (or refused), not at the delivery report.
         let deadline = match queue_timeout.into() {
@@ -133,8 +137,10 @@ impl TracedProducer {
         let pending = attempt.sent();
         match future.await {
             Ok(Ok(delivery)) => {
-                let position = format!("{}/{}", delivery.partition, delivery.offset);
-                pending.acked(Some(&position), Some(&delivery.partition.to_string()));
+                if pending.records() {
+                    let position = format!("{}/{}", delivery.partition, delivery.offset);
+                    pending.acked(Some(&position), Some(&delivery.partition.to_string()));
+                }
                 Ok(delivery)
             }
             Ok(Err((e, _message))) => {

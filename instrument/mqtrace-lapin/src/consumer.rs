@@ -65,7 +65,11 @@ impl TracedQueue {
         let info = DeliveryInfo {
             destination: &self.queue,
             partition: None,
-            position: incoming.attempt.map(attempt_position),
+            // Off mode records nothing: no position to build.
+            position: incoming
+                .attempt
+                .filter(|_| self.tracer.mode() != mqtrace::Mode::Off)
+                .map(attempt_position),
             delivery_count,
             message_id: delivery
                 .properties

@@ -198,10 +198,11 @@ impl IntoFuture for TracedConfirm {
 /// ack of a returned (unroutable, mandatory) message or a nack is `nack`; an error is `error`.
 fn record(pending: PendingAck, result: lapin::Result<Confirmation>) -> lapin::Result<Confirmation> {
     match &result {
-        Ok(Confirmation::Ack(None)) => {
+        Ok(Confirmation::Ack(None)) if pending.records() => {
             let position = crate::attempt_position(pending.attempt());
             pending.acked(Some(&position), None);
         }
+        Ok(Confirmation::Ack(None)) => {}
         Ok(Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned))) => {
             pending.nacked(returned.reply_text.as_str());
         }

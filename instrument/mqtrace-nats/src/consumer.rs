@@ -34,7 +34,13 @@ impl TracedDurable {
     /// Records the receipt of `message` (`deliver`): the delivery count and stream sequence
     /// come from its ack subject; the destination is its subject.
     pub fn trace(&self, message: jetstream::Message) -> TracedMessage {
-        let (delivery_count, position) = match message.info() {
+        let info = if self.tracer.mode() == mqtrace::Mode::Off {
+            // Off mode records nothing: no ack subject to parse, no position to build.
+            Err(())
+        } else {
+            message.info().map_err(|_| ())
+        };
+        let (delivery_count, position) = match info {
             Ok(info) => (
                 u32::try_from(info.delivered).unwrap_or(1),
                 Some(info.stream_sequence.to_string()),

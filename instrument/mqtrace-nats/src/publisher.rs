@@ -197,6 +197,7 @@ fn record(
     result: Result<PublishAck, PublishError>,
 ) -> Result<PublishAck, PublishError> {
     match &result {
+        Ok(_) if !pending.records() => {}
         Ok(ack) => {
             let position = ack.sequence.to_string();
             let pending = if ack.duplicate {

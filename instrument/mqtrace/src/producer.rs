@@ -630,6 +630,12 @@ impl PendingAck {
         self
     }
 
+    /// Whether answering records anything (`false` in off mode, or answered already): an
+    /// adapter can skip formatting a position nobody reads.
+    pub fn records(&self) -> bool {
+        !matches!(self.track, Track::Off | Track::Done)
+    }
+
     /// Stored: records `store_ack` `ok` with the stored copy's position and partition where
     /// the broker gives them.
     pub fn acked(self, position: Option<&str>, partition: Option<&str>) {

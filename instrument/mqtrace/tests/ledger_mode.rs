@@ -683,9 +683,17 @@ fn off_mode_records_nothing_and_writes_no_headers() {
         m.begin_attempt(&mut headers).failed("y");
         let (call, pending) = m.begin_attempt(&mut headers).split();
         call.sent();
+        assert!(!pending.records(), "adapters may skip building positions");
         pending.acked(None, None);
         assert!(headers.is_empty());
     }
+    for mode in [Mode::Full, Mode::Ledger] {
+        let mut m = producer(&provider, mode).message("orders");
+        let pending = m.begin_attempt(&mut Headers::new()).sent();
+        assert!(pending.records(), "{mode} mode records the answer");
+        pending.acked(Some("0/1"), Some("0"));
+    }
+    exporter.reset();
     // The consumer still reads what other producers wrote, for the app.
     let d = c.deliver(&numbered(9), delivery_info(3));
     assert_eq!(d.key().map(|k| k.seq), Some(9));
