@@ -348,7 +348,11 @@ impl SpanColumns {
 
     /// Adds one span (two rows when it names an earlier ledger delivery's position).
     pub fn push(&mut self, mut row: SpanRow<'_>) {
-        let earlier = row.earlier_position.take();
+        // Only a delivery names an earlier ledger delivery's copy.
+        let earlier = row
+            .earlier_position
+            .take()
+            .filter(|_| row.stage == Stage::Deliver);
         let stage = row.stage as u8;
         let copy = earlier.map(|position| SpanRow {
             producer_id: row.producer_id,

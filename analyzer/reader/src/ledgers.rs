@@ -170,10 +170,15 @@ impl LedgerBook {
         for e in &self.entries {
             by_stream.entry(e.stream).or_default().push(e);
         }
+        let mut row_groups: HashMap<u32, Vec<u32>> = HashMap::new();
+        for &(s, g) in rows.first_delivered.keys() {
+            row_groups.entry(s).or_default().push(g);
+        }
         let mut out = Settled::default();
         let mut builder = Rows::default();
         for (stream, entries) in by_stream {
-            let clean = clean_seqs(stream, &entries, rows);
+            let groups = row_groups.get(&stream).map_or(&[][..], Vec::as_slice);
+            let clean = clean_seqs(stream, &entries, rows, groups);
             for e in &entries {
                 let judged = e.fields.seqs.difference(&clean);
                 builder.expand(e, &judged);
@@ -187,8 +192,14 @@ impl LedgerBook {
     }
 }
 
-/// The clean seqs of one stream (see the [module docs](self)).
-fn clean_seqs(stream: u32, entries: &[&LedgerEntry], rows: &RowFacts) -> SeqRanges {
+/// The clean seqs of one stream (see the [module docs](self)); `row_groups`: the groups with
+/// a `deliver` row on it.
+fn clean_seqs(
+    stream: u32,
+    entries: &[&LedgerEntry],
+    rows: &RowFacts,
+    row_groups: &[u32],
+) -> SeqRanges {
     let stored: Vec<&SeqRanges> = entries
         .iter()
         .filter(|e| e.fields.of == Stage::StoreAck)
@@ -199,8 +210,9 @@ fn clean_seqs(stream: u32, entries: &[&LedgerEntry], rows: &RowFacts) -> SeqRang
         return clean;
     }
     let mut groups: BTreeMap<u32, GroupLedgers<'_>> = BTreeMap::new();
-    // The ends of each (group, partition)'s deliveries and settles stay rows.
-    let mut ends: BTreeMap<(u32, Option<u32>, bool), SeqRanges> = BTreeMap::new();
+    // The ends (lowest, highest seq) of each (group, partition)'s deliveries and settles stay
+    // rows.
+    let mut ends: BTreeMap<(u32, Option<u32>, bool), (u64, u64)> = BTreeMap::new();
     for e in entries {
         let Some(g) = e.group else { continue };
         let book = groups.entry(g).or_default();
@@ -215,15 +227,12 @@ fn clean_seqs(stream: u32, entries: &[&LedgerEntry], rows: &RowFacts) -> SeqRang
             }
             _ => continue,
         };
-        let all = ends.entry((g, e.partition, deliver)).or_default();
-        *all = all.union(&e.fields.seqs);
+        if let (Some(lo), Some(hi)) = (e.fields.seqs.first(), e.fields.seqs.last()) {
+            let end = ends.entry((g, e.partition, deliver)).or_insert((lo, hi));
+            *end = (end.0.min(lo), end.1.max(hi));
+        }
     }
-    for (&(s, g), _) in rows
-        .first_delivered
-        .iter()
-        .filter(|((s, _), _)| *s == stream)
-    {
-        debug_assert_eq!(s, stream);
+    for &g in row_groups {
         groups.entry(g).or_default();
     }
     for (g, book) in &groups {
@@ -254,11 +263,13 @@ fn clean_seqs(stream: u32, entries: &[&LedgerEntry], rows: &RowFacts) -> SeqRang
         };
         clean = clean.intersection(&allowed);
     }
-    for set in ends.values() {
-        for seq in [set.first(), set.last()].into_iter().flatten() {
-            clean = clean.difference(&SeqRanges::range(seq, seq));
-        }
+    let mut edge_seqs: Vec<u64> = ends.values().flat_map(|&(lo, hi)| [lo, hi]).collect();
+    edge_seqs.sort_unstable();
+    let mut kept = SeqRanges::default();
+    for seq in edge_seqs {
+        kept.insert(seq);
     }
+    clean = clean.difference(&kept);
     if let Some(with_rows) = rows.seqs.get(&stream) {
         clean = clean.difference(with_rows);
     }

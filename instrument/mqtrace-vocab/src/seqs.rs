@@ -30,6 +30,9 @@ pub struct SeqRanges {
 impl SeqRanges {
     /// Adds `seq`; `false` when it was already in the set.
     pub fn insert(&mut self, seq: u64) -> bool {
+        if seq == 0 {
+            return false; // not a seq: they start at 1
+        }
         // In order: extend the last range, or start one after it.
         match self.ranges.last_mut() {
             None => self.ranges.push((seq, seq)),
@@ -163,33 +166,32 @@ impl SeqRanges {
         once.union_disjoint(&many)
     }
 
-    /// The seqs in `self` and not in `other`.
+    /// The seqs in `self` and not in `other`: one pass over `self`'s ranges and the ranges
+    /// of `other` they overlap (found by binary search).
     pub fn difference(&self, other: &SeqRanges) -> SeqRanges {
         let mut out = Vec::new();
-        let mut j = 0;
+        let first = self.first().unwrap_or(0);
+        let mut j = other.ranges.partition_point(|r| r.1 < first);
         for &(a0, a1) in &self.ranges {
-            let mut lo = a0;
             // Skip `other`'s ranges that end before this one starts.
-            while other.ranges.get(j).is_some_and(|r| r.1 < lo) {
+            while other.ranges.get(j).is_some_and(|r| r.1 < a0) {
                 j += 1;
             }
+            // The next seq of this range not yet taken out; `None`: all of it is.
+            let mut lo = Some(a0);
             let mut k = j;
-            while let Some(&(b0, b1)) = other.ranges.get(k) {
+            while let (Some(from), Some(&(b0, b1))) = (lo, other.ranges.get(k)) {
                 if b0 > a1 {
                     break;
                 }
-                if b0 > lo {
-                    out.push((lo, b0 - 1));
+                if b0 > from {
+                    out.push((from, b0 - 1));
                 }
-                if b1 >= a1 {
-                    lo = a1.saturating_add(1);
-                    break;
-                }
-                lo = b1 + 1;
+                lo = if b1 >= a1 { None } else { Some(b1 + 1) };
                 k += 1;
             }
-            if lo <= a1 {
-                out.push((lo, a1));
+            if let Some(from) = lo {
+                out.push((from, a1));
             }
         }
         Self::from_sorted(out)
@@ -355,6 +357,19 @@ mod tests {
         );
         assert_eq!(set.to_string().parse::<SeqRanges>(), Ok(set));
         assert!(format!("1-{}", u64::MAX).parse::<SeqRanges>().is_ok());
+    }
+
+    #[test]
+    fn set_algebra_holds_at_the_largest_seqs() {
+        let max = SeqRanges::range(u64::MAX, u64::MAX);
+        let all = SeqRanges::range(1, u64::MAX);
+        assert!(max.difference(&max).is_empty());
+        assert_eq!(all.difference(&max), SeqRanges::range(1, u64::MAX - 1));
+        assert_eq!(all.intersection(&max), max);
+        let (once, many) = SeqRanges::coverage([&all, &max]);
+        assert_eq!(once, SeqRanges::range(1, u64::MAX - 1));
+        assert_eq!(many, max);
+        assert!(!SeqRanges::default().insert(0));
     }
 
     proptest! {

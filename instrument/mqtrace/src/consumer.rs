@@ -292,12 +292,12 @@ impl Consumer {
                 return self.delivery(parts, Context::new(), Track::Ordinary(ordinary));
             }
         }
-        // A seq delivered before through the ledger: name where that copy was stored.
-        let earlier = if first {
-            None
-        } else {
-            st.positions.earlier(key.seq).map(str::to_owned)
-        };
+        // A seq delivered before through the ledger: name where that copy was stored, once
+        // (a second repeat naming it again would count the ledger's copy twice).
+        let earlier = st.positions.earlier(key.seq).map(str::to_owned);
+        if earlier.is_some() {
+            st.positions.forget(key.seq);
+        }
         drop(st);
         self.deliver_repeat(parts, earlier)
     }

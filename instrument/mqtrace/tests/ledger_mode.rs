@@ -915,6 +915,9 @@ fn a_repeated_seq_names_where_its_ledger_delivery_was_stored() {
     c.deliver(&numbered(1), at("0/10")).ack();
     c.deliver(&numbered(1), at("0/11"))
         .settle(SettleOutcome::SkipDuplicate, "commit");
+    // A third copy: the ledger's copy was named once already, so not again.
+    c.deliver(&numbered(1), at("0/15"))
+        .settle(SettleOutcome::SkipDuplicate, "commit");
     // Seq 2: one copy delivered twice (a rewind after a rebalance: no delivery count).
     c.deliver(&numbered(2), at("0/12")).ack();
     c.deliver(&numbered(2), at("0/12")).ack();
@@ -947,6 +950,7 @@ fn a_repeated_seq_names_where_its_ledger_delivery_was_stored() {
         repeats,
         [
             (1, p("0/11"), p("0/10")),
+            (1, p("0/15"), None),
             (2, p("0/12"), p("0/12")),
             (3, p("0/13"), None),
             (3, p("0/13"), None),
