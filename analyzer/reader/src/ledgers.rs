@@ -84,9 +84,9 @@ pub struct RowFacts {
 
 impl RowFacts {
     /// From the rows' stream, seq, stage and group columns, for the streams in `of` only.
-    pub fn from_columns<'a>(
+    pub fn from_columns(
         of: &std::collections::BTreeSet<u32>,
-        rows: impl Iterator<Item = (u32, i64, u8, Option<u32>)> + 'a,
+        rows: impl Iterator<Item = (u32, i64, u8, Option<u32>)>,
     ) -> Self {
         let mut seqs: HashMap<u32, Vec<u64>> = HashMap::new();
         let mut first_delivered: HashMap<(u32, u32), u64> = HashMap::new();
@@ -157,11 +157,6 @@ impl LedgerBook {
     /// The stream codes that have ledgers.
     pub fn streams(&self) -> std::collections::BTreeSet<u32> {
         self.entries.iter().map(|e| e.stream).collect()
-    }
-
-    /// Seqs the ledgers hold, counted once per ledger.
-    pub fn seqs(&self) -> u64 {
-        self.entries.iter().map(|e| e.fields.seqs.count()).sum()
     }
 
     /// Which seqs are clean, and the rows of all the others. See the [module docs](self).
