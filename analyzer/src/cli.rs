@@ -35,6 +35,8 @@ pub enum OutputFormat {
     Csv,
     /// The findings, one row each (needs --output).
     Parquet,
+    /// One self-contained page with plots and a sortable, filterable findings table.
+    Html,
 }
 
 /// `mqtrace analyze` options.
@@ -79,6 +81,11 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_rows: usize,
 
+    /// With --format html: link each trace id to your tracing backend, e.g.
+    /// 'http://jaeger:16686/trace/{trace_id}'.
+    #[arg(long, value_name = "URL", value_parser = parse_trace_url)]
+    pub trace_url: Option<String>,
+
     /// Never show a progress bar (it shows only on a terminal, for large inputs).
     #[arg(long)]
     pub no_progress: bool,
@@ -86,6 +93,13 @@ pub struct AnalyzeArgs {
     /// Print how long reading and analysing took, to standard error.
     #[arg(long)]
     pub timings: bool,
+}
+
+/// An http(s) URL with `{trace_id}` in it.
+pub fn parse_trace_url(s: &str) -> Result<String, String> {
+    mqtrace_analyzer::report::html::check_trace_url(s)
+        .map(|()| s.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// `30s`, `500ms`, `2m`, `1h`, or a number of seconds.

@@ -41,9 +41,9 @@ pub mod report;
 mod select;
 
 pub use error::AnalyzeError;
-pub use findings::{Evidence, MAX_EXPANDED_GAP, Passed};
+pub use findings::{Evidence, LATENCY_EDGES_MS, MAX_EXPANDED_GAP, Passed};
 pub use mqtrace_vocab::finding::{Kind, Where};
-pub use report::{Finding, Report};
+pub use report::{Finding, Latency, Report};
 
 use polars::prelude::*;
 use std::time::Duration;
@@ -66,6 +66,9 @@ pub struct Options {
     pub until: Option<i64>,
     /// Print how long reading and analysing took to standard error.
     pub timings: bool,
+    /// Also count each hop's latencies per bucket ([`Latency::histogram`], for the HTML
+    /// report's plots): a comparison and a sum per bucket and message.
+    pub histograms: bool,
 }
 
 impl Default for Options {
@@ -76,6 +79,7 @@ impl Default for Options {
             groups: Vec::new(),
             until: None,
             timings: false,
+            histograms: false,
         }
     }
 }
@@ -106,7 +110,7 @@ pub fn analyze(
         window_end_ns: window.end_unix_nano,
         grace_ns: i64::try_from(options.grace.as_nanos()).unwrap_or(i64::MAX),
     };
-    let mut collected = findings::find(spans, covered.lazy(), passing)?;
+    let mut collected = findings::find(spans, covered.lazy(), passing, options.histograms)?;
     // Clean ledger seqs are messages seen, judged without rows.
     collected.messages += clean;
     if options.timings {

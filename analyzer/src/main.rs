@@ -106,7 +106,11 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         groups: args.groups.clone(),
         until: args.until,
         timings: args.timings,
+        histograms: args.format == OutputFormat::Html,
     };
+    if args.trace_url.is_some() && args.format != OutputFormat::Html {
+        bail!("--trace-url links trace ids in the HTML report: add --format html");
+    }
     let report = analyze(&files, &options, &|n| bar.inc(n))?;
     bar.finish_and_clear();
 
@@ -178,6 +182,13 @@ fn write_report(report: &Report, args: &AnalyzeArgs) -> anyhow::Result<()> {
         OutputFormat::Parquet => {
             let mut df = report.findings_frame(true, false)?;
             ParquetWriter::new(&mut out).finish(&mut df)?;
+        }
+        OutputFormat::Html => {
+            let options = mqtrace_analyzer::report::html::HtmlOptions {
+                trace_url: args.trace_url.clone(),
+            };
+            let page = mqtrace_analyzer::report::html::render_html(report, &options)?;
+            out.write_all(page.as_bytes())?;
         }
     }
     out.flush().context("writing the report")?;

@@ -333,6 +333,46 @@ fn csv_and_parquet_list_the_findings() {
 }
 
 #[test]
+fn html_writes_one_offline_page_with_linked_traces() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = write(dir.path(), "t.jsonl", traces(true));
+    let page = dir.path().join("report.html");
+    let out = mqtrace(&[
+        "analyze",
+        "--format",
+        "html",
+        "--trace-url",
+        "http://jaeger:16686/trace/{trace_id}",
+        "-o",
+        &page.display().to_string(),
+        &f,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let html = std::fs::read_to_string(&page).expect("page written");
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains(r#"<td class="num" data-key="lost/store">1</td>"#));
+    assert!(html.contains(r#"<a href="http://jaeger:16686/trace/"#));
+    assert!(html.contains("5 message(s) in 1 stream(s)"));
+    assert!(
+        !html.contains("src=\"http") && !html.contains("<link"),
+        "offline"
+    );
+
+    // A template without the id, or one that is not a web address, is refused up front.
+    for (url, says) in [
+        ("http://jaeger/trace/", "{trace_id}"),
+        ("javascript:alert(1)//{trace_id}", "http:// or https://"),
+    ] {
+        let out = mqtrace(&["analyze", "--format", "html", "--trace-url", url, &f]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out).1.contains(says), "{:?}", text(&out));
+    }
+    let out = mqtrace(&["analyze", "--trace-url", "http://j/{trace_id}", &f]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("--format html"), "{:?}", text(&out));
+}
+
+#[test]
 fn help_explains_every_option() {
     let out = mqtrace(&["analyze", "--help"]);
     let help = text(&out).0;
@@ -344,6 +384,7 @@ fn help_explains_every_option() {
         "--stream",
         "--group",
         "--max-rows",
+        "--trace-url",
     ] {
         assert!(help.contains(option), "--help lacks {option}");
     }

@@ -10,6 +10,7 @@ mod rows;
 
 pub use gaps::MAX_EXPANDED_GAP;
 pub use groups::Passing;
+pub use latency::{LATENCY_EDGES_MS, NEGATIVE_COLUMN, at_least_column};
 pub use rows::{Evidence, Names, Passed, decode};
 
 use gaps::unobserved;
@@ -32,14 +33,20 @@ pub struct Collected {
 }
 
 /// Every finding of `spans` (the frame built by [`crate::input::frame`]); `covered`: runs of
-/// clean ledger seqs (`stream`, `seq`, `last`), seen without rows.
-pub fn find(spans: LazyFrame, covered: LazyFrame, passing: Passing) -> PolarsResult<Collected> {
+/// clean ledger seqs (`stream`, `seq`, `last`), seen without rows. With `histograms`, the
+/// latency rows also count gaps per bucket (for plots).
+pub fn find(
+    spans: LazyFrame,
+    covered: LazyFrame,
+    passing: Passing,
+    histograms: bool,
+) -> PolarsResult<Collected> {
     let messages = messages(spans.clone()).cache();
     let per_message = message_findings(messages.clone())?;
     let holes = unobserved(messages.clone(), covered)?;
     let activity = group_activity(spans.clone()).cache();
     let per_group = pair_findings(spans.clone(), messages.clone(), activity.clone(), passing)?;
-    let latency = latency(messages.clone(), activity)?;
+    let latency = latency(messages.clone(), activity, histograms)?;
     let no_group = |lf: LazyFrame| lf.with_column(lit(NULL).cast(DataType::UInt32).alias("group"));
     // Each part carries the evidence fields of its kinds; the union fills the others with
     // nulls.

@@ -1,5 +1,7 @@
-//! The report: SPEC §6's JSON, and the same content as a terminal table, CSV or Parquet.
+//! The report: SPEC §6's JSON, and the same content as a terminal table, CSV, Parquet or
+//! one HTML page with plots.
 
+pub mod html;
 mod table;
 mod text;
 
@@ -190,6 +192,15 @@ pub struct Latency {
     pub p99_ms: f64,
     /// Largest, ms.
     pub max_ms: f64,
+    /// Messages per bucket of [`LATENCY_EDGES_MS`](crate::LATENCY_EDGES_MS) (one more bucket
+    /// than edges), when [`Options::histograms`](crate::Options::histograms) asked for them;
+    /// empty otherwise; bucket 0 holds the gaps from 0 to the first edge. Not part of the
+    /// JSON report.
+    #[serde(skip)]
+    pub histogram: Vec<u64>,
+    /// Gaps below zero, left out of the histogram: the two ends' clocks disagree.
+    #[serde(skip)]
+    pub negative: u64,
 }
 
 /// The whole report (schema `mqtrace.report/v1`).
@@ -344,6 +355,23 @@ fn name(dict: &[String], code: Option<u32>) -> Option<String> {
     code.and_then(|c| dict.get(c as usize)).cloned()
 }
 
+/// Per-bucket counts from the counts at or above each edge (a cumulative count from the top),
+/// the `negative` gaps left out.
+fn histogram(total: u64, negative: u64, at_least: &[UInt64Chunked], row: usize) -> Vec<u64> {
+    if at_least.len() != crate::LATENCY_EDGES_MS.len() {
+        return Vec::new();
+    }
+    let above: Vec<u64> = at_least.iter().map(|c| c.get(row).unwrap_or(0)).collect();
+    let mut out = Vec::with_capacity(above.len() + 1);
+    let mut previous = total.saturating_sub(negative);
+    for n in above {
+        out.push(previous.saturating_sub(n));
+        previous = n;
+    }
+    out.push(previous);
+    out
+}
+
 fn latency_from_frame(
     df: &DataFrame,
     streams: &[(String, String)],
@@ -361,6 +389,18 @@ fn latency_from_frame(
         Ok(df.column(name)?.cast(&DataType::Float64)?.f64()?.clone())
     };
     let (p50, p90, p99, max) = (f("p50_ms")?, f("p90_ms")?, f("p99_ms")?, f("max_ms")?);
+    // Counts at or above each edge, when the plan made them.
+    let at_least: Vec<UInt64Chunked> = (0..crate::LATENCY_EDGES_MS.len())
+        .map_while(|i| {
+            let column = df.column(&crate::findings::at_least_column(i)).ok()?;
+            Some(column.cast(&DataType::UInt64).ok()?.u64().ok()?.clone())
+        })
+        .collect();
+    let negative = df
+        .column(crate::findings::NEGATIVE_COLUMN)
+        .ok()
+        .and_then(|c| c.cast(&DataType::UInt64).ok())
+        .and_then(|c| c.u64().ok().cloned());
     let mut out: Vec<Latency> = (0..df.height())
         .map(|i| {
             let (producer_id, stream) = stream
@@ -378,6 +418,13 @@ fn latency_from_frame(
                 p90_ms: p90.get(i).unwrap_or(0.0),
                 p99_ms: p99.get(i).unwrap_or(0.0),
                 max_ms: max.get(i).unwrap_or(0.0),
+                histogram: histogram(
+                    count.get(i).unwrap_or(0),
+                    negative.as_ref().and_then(|n| n.get(i)).unwrap_or(0),
+                    &at_least,
+                    i,
+                ),
+                negative: negative.as_ref().and_then(|n| n.get(i)).unwrap_or(0),
             }
         })
         .collect();

@@ -13,6 +13,8 @@
 //! assert_eq!(t.span_count(), 4);
 //! ```
 
+pub mod cases;
+
 use mqtrace_vocab::attr;
 use std::fmt::Write as _;
 
