@@ -105,33 +105,48 @@ impl SeqWindow {
 /// copies may arrive across restarts).
 #[derive(Clone, Debug, Default)]
 pub struct SeqWindows {
-    windows: HashMap<(String, String), SeqWindow>,
+    /// Producer id, then stream: nested so that a look-up borrows the names (no allocation
+    /// per message); only a pair's first mark copies them.
+    windows: HashMap<String, HashMap<String, SeqWindow>>,
+    pairs: usize,
 }
 
 impl SeqWindows {
     /// What the window of (`producer_id`, `stream`) knows of `seq`.
     pub fn check(&self, producer_id: &str, stream: &str, seq: u64) -> Seen {
         self.windows
-            .get(&(producer_id.to_owned(), stream.to_owned()))
+            .get(producer_id)
+            .and_then(|streams| streams.get(stream))
             .map_or(Seen::New, |w| w.check(seq))
     }
 
     /// Marks `seq` of (`producer_id`, `stream`) processed; says what it was before.
     pub fn mark(&mut self, producer_id: &str, stream: &str, seq: u64) -> Seen {
+        if let Some(w) = self
+            .windows
+            .get_mut(producer_id)
+            .and_then(|streams| streams.get_mut(stream))
+        {
+            return w.mark(seq);
+        }
+        let mut w = SeqWindow::default();
+        let seen = w.mark(seq);
         self.windows
-            .entry((producer_id.to_owned(), stream.to_owned()))
+            .entry(producer_id.to_owned())
             .or_default()
-            .mark(seq)
+            .insert(stream.to_owned(), w);
+        self.pairs += 1;
+        seen
     }
 
     /// How many (producer id, stream) pairs it holds.
     pub fn len(&self) -> usize {
-        self.windows.len()
+        self.pairs
     }
 
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
-        self.windows.is_empty()
+        self.pairs == 0
     }
 }
 
@@ -155,6 +170,18 @@ mod tests {
         assert_eq!(w.mark(u64::MAX), Seen::New);
         assert_eq!(w.check(u64::MAX), Seen::Before);
         assert_eq!(w.check(1 + WIDTH), Seen::TooOld);
+    }
+
+    #[test]
+    fn windows_are_kept_per_producer_and_stream() {
+        let mut all = SeqWindows::default();
+        assert!(all.is_empty());
+        assert_eq!(all.mark("a", "orders", 1), Seen::New);
+        assert_eq!(all.mark("a", "refunds", 1), Seen::New);
+        assert_eq!(all.mark("b", "orders", 1), Seen::New);
+        assert_eq!(all.mark("a", "orders", 1), Seen::Before);
+        assert_eq!(all.check("b", "refunds", 1), Seen::New);
+        assert_eq!(all.len(), 3);
     }
 
     proptest! {
