@@ -41,7 +41,7 @@ pub mod report;
 mod select;
 
 pub use error::AnalyzeError;
-pub use findings::{Evidence, LATENCY_EDGES_MS, MAX_EXPANDED_GAP, Passed};
+pub use findings::{Evidence, LATENCY_EDGES_MS, MAX_EXPANDED_GAP, Passed, Stopped};
 pub use mqtrace_vocab::finding::{Kind, Where};
 pub use report::{Finding, Latency, Report};
 

@@ -256,6 +256,7 @@ read_keys!(
     MessageId => attr::MESSAGING_MESSAGE_ID,
     TelemetryDropped => attr::TELEMETRY_DROPPED,
     TelemetryFinal => attr::TELEMETRY_FINAL,
+    TelemetryInstance => attr::TELEMETRY_INSTANCE,
     LedgerOf => attr::LEDGER_OF,
     Seqs => attr::SEQS,
     LedgerCount => attr::LEDGER_COUNT,

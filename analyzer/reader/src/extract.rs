@@ -90,6 +90,7 @@ pub(crate) fn classify<'a>(values: &'a [(Key, Scalar<'a>)]) -> Result<Span<'a>, 
             | Key::MessagingOther
             | Key::TelemetryDropped
             | Key::TelemetryFinal
+            | Key::TelemetryInstance
             | Key::LedgerOf
             | Key::Seqs
             | Key::LedgerCount => {}

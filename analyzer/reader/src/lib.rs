@@ -46,7 +46,7 @@ pub use files::{Compression, DiscoverError, Format, InputFile, Opened, classify,
 pub use load::{LoadError, Loaded, load};
 pub use malformed::{Location, Malformed};
 pub use sink::SpanSink;
-pub use stats::{InputStats, TelemetryHealth, WindowEdge};
+pub use stats::{InputStats, StoppedInstance, TelemetryHealth, WindowEdge};
 
 /// Entry points for the fuzz targets (`fuzz/`): not a stable API.
 #[doc(hidden)]

@@ -175,3 +175,93 @@ fn decode(bytes: &[u8], offset: u64, sink: &mut SpanSink) {
     }
     sink.commit();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::{Readers, read_lines};
+    use mqtrace_vocab::{TELEMETRY_SPAN_NAME, attr};
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    fn kv(key: &str, value: Value) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..KeyValue::default()
+        }
+    }
+
+    /// A telemetry report reads the same from protobuf as from JSON: instance, time, final.
+    #[test]
+    fn telemetry_instances_read_as_from_json() {
+        let report = |instance: &str, end: u64, is_final: bool| Span {
+            trace_id: vec![7; 16],
+            span_id: vec![1; 8],
+            name: TELEMETRY_SPAN_NAME.to_owned(),
+            start_time_unix_nano: end,
+            end_time_unix_nano: end,
+            attributes: vec![
+                kv(attr::TELEMETRY_DROPPED, Value::IntValue(0)),
+                kv(attr::TELEMETRY_FINAL, Value::BoolValue(is_final)),
+                kv(
+                    attr::TELEMETRY_INSTANCE,
+                    Value::StringValue(instance.to_owned()),
+                ),
+            ],
+            ..Span::default()
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![
+                        report("a", 10, false),
+                        report("b", 20, false),
+                        report("a", 30, true),
+                    ],
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        let bytes = request.encode_to_vec();
+        let mut framed = u32::try_from(bytes.len())
+            .expect("small")
+            .to_be_bytes()
+            .to_vec();
+        framed.extend(bytes);
+        let mut pieces = Vec::new();
+        read(framed.as_slice(), &|_| {}, &mut |p| pieces.push(p));
+        let mut proto = crate::InputStats::default();
+        for p in pieces {
+            proto.merge(p.into_parts().1);
+        }
+
+        let json_report = |instance: &str, end: u64, is_final: bool| {
+            format!(
+                r#"{{"traceId":"07070707070707070707070707070707","name":"{TELEMETRY_SPAN_NAME}","startTimeUnixNano":"{end}","endTimeUnixNano":"{end}","attributes":[{{"key":"{}","value":{{"intValue":"0"}}}},{{"key":"{}","value":{{"boolValue":{is_final}}}}},{{"key":"{}","value":{{"stringValue":"{instance}"}}}}]}}"#,
+                attr::TELEMETRY_DROPPED,
+                attr::TELEMETRY_FINAL,
+                attr::TELEMETRY_INSTANCE
+            )
+        };
+        let line = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{},{},{}]}}]}}]}}"#,
+            json_report("a", 10, false),
+            json_report("b", 20, false),
+            json_report("a", 30, true)
+        );
+        let json = read_lines(line.as_bytes(), Readers::Fast);
+        assert_eq!(json.stats.malformed_total, 0, "{:?}", json.stats.malformed);
+        assert_eq!(proto.telemetry, json.stats.telemetry);
+        let stopped = proto.telemetry.stopped_instances();
+        assert_eq!(stopped.len(), 1);
+        assert_eq!(
+            (
+                stopped[0].instance.as_str(),
+                stopped[0].last_report_unix_nano
+            ),
+            ("b", 20)
+        );
+    }
+}

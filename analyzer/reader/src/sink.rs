@@ -12,7 +12,7 @@ use crate::columns::{Mark, SpanColumns};
 use crate::extract::{Span, classify};
 use crate::ledgers::{LedgerFields, LedgerIn};
 use crate::malformed::{Location, Malformed};
-use crate::stats::{InputStats, TelemetryHealth, WindowEdge};
+use crate::stats::{InputStats, Reporter, TelemetryHealth, WindowEdge};
 
 /// A time field as its encoding carries it.
 #[derive(Clone, Copy, Debug)]
@@ -123,7 +123,7 @@ impl SpanSink {
         let result = match classified {
             Ok(Span::Other) => {
                 if span.name == TELEMETRY_SPAN_NAME {
-                    self.telemetry(values);
+                    self.telemetry(span, values);
                 }
                 Ok(())
             }
@@ -205,7 +205,7 @@ impl SpanSink {
                 }
             }
         }
-        stats.telemetry.merge(staged.telemetry);
+        stats.telemetry.merge(std::mem::take(&mut staged.telemetry));
         staged.clear();
         self.mark = self.columns.mark();
         self.ledger_mark = self.ledgers.len();
@@ -276,21 +276,29 @@ impl SpanSink {
         }
     }
 
-    fn telemetry(&mut self, values: &[(Key, Scalar<'_>)]) {
+    fn telemetry(&mut self, span: SpanIn<'_>, values: &[(Key, Scalar<'_>)]) {
         let mut dropped = None;
         let mut is_final = false;
+        let mut reporter = Reporter::Anonymous;
         for (k, v) in values {
             match (*k, v) {
                 (Key::TelemetryDropped, Scalar::Int(n)) => dropped = u64::try_from(*n).ok(),
                 (Key::TelemetryDropped, Scalar::IntText(t)) => dropped = t.parse().ok(),
                 (Key::TelemetryFinal, Scalar::Bool(b)) => is_final = *b,
+                (Key::TelemetryInstance, Scalar::Str(id)) => {
+                    reporter = Reporter::Instance(id.as_ref())
+                }
+                (Key::TelemetryInstance, _) => reporter = Reporter::Untrackable,
                 _ => {}
             }
         }
         if let Some(dropped) = dropped {
+            // The report's end is its export time; an unreadable one only dates it less
+            // (the report still says the instance was alive).
+            let end = span.end.get("endTimeUnixNano").unwrap_or(0);
             self.staged
                 .telemetry
-                .merge(TelemetryHealth::report(dropped, is_final));
+                .merge(TelemetryHealth::report(dropped, is_final, reporter, end));
         }
     }
 }

@@ -7,11 +7,13 @@ mod groups;
 mod latency;
 mod messages;
 mod rows;
+mod stopped;
 
 pub use gaps::MAX_EXPANDED_GAP;
 pub use groups::Passing;
 pub use latency::{LATENCY_EDGES_MS, NEGATIVE_COLUMN, at_least_column};
 pub use rows::{Evidence, Names, Passed, decode};
+pub use stopped::{Stopped, qualify};
 
 use gaps::unobserved;
 use groups::{group_activity, pair_findings};

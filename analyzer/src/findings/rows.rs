@@ -98,6 +98,16 @@ pub enum Evidence {
         /// Delivered (not settled yet), or not delivered yet.
         delivered: bool,
     },
+    /// Any finding that rests on an event not seen, while some exporter's telemetry stopped
+    /// without its final report (see [`super::stopped`]).
+    TelemetryStopped {
+        /// The facts the spans give.
+        facts: Box<Evidence>,
+        /// For a loss: the stage the spans alone point to (the finding names none).
+        spans_say: Option<Where>,
+        /// The exporters that stopped (shared by every finding of the report).
+        stopped: std::sync::Arc<super::stopped::Stopped>,
+    },
 }
 
 /// Positions as the evidence lists them.
@@ -186,6 +196,11 @@ impl fmt::Display for Evidence {
             Evidence::InFlight { delivered: false } => {
                 f.write_str("not delivered yet; the group has not passed it")
             }
+            Evidence::TelemetryStopped {
+                facts,
+                spans_say,
+                stopped,
+            } => super::stopped::fmt_stopped(f, facts, *spans_say, stopped),
         }
     }
 }

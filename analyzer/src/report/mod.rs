@@ -219,9 +219,10 @@ pub struct Report {
 }
 
 impl Report {
-    /// Any loss, duplicate or unobserved seq.
+    /// Any loss, duplicate or unobserved seq, or an exporter whose telemetry stopped without
+    /// its final report (the report cannot vouch for what it did not export).
     pub fn has_problems(&self) -> bool {
-        self.findings.iter().any(Finding::is_problem)
+        self.findings.iter().any(Finding::is_problem) || self.summary.telemetry.incomplete()
     }
 
     /// Assembles the report from the collected findings and the input's counts.
@@ -245,6 +246,11 @@ impl Report {
             partitions,
         };
         let mut list = crate::findings::decode(findings, &names, window.end_unix_nano)?;
+        // A killed exporter's unexported spans could change any verdict resting on an
+        // event not seen: no loss names a stage as certain then (findings::stopped).
+        if let Some(stopped) = crate::findings::Stopped::of(&stats.telemetry) {
+            crate::findings::qualify(&mut list, &std::sync::Arc::new(stopped));
+        }
         list.sort_by(|a, b| {
             (&a.producer_id, &a.stream, a.seq, &a.consumer_group, &a.kind).cmp(&(
                 &b.producer_id,

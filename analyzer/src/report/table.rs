@@ -68,6 +68,13 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
             t.dropped_spans, t.reports, t.final_reports
         );
     }
+    if let Some(stopped) = crate::findings::Stopped::of(t) {
+        let _ = writeln!(
+            out,
+            "telemetry INCOMPLETE: no loss names a stage as certain: {}",
+            printable(&stopped.to_string())
+        );
+    }
     if input.malformed_total > 0 {
         let _ = writeln!(
             out,
@@ -83,9 +90,21 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
     }
 
     out.push_str("\nfindings by kind\n");
-    let rows: Vec<Vec<String>> = FINDING_KEYS
+    // The contract's keys, then any other the report counts (`lost` without a stage, when
+    // an exporter's telemetry stopped).
+    let keys: Vec<&String> = FINDING_KEYS
         .iter()
-        .map(|k| {
+        .chain(
+            report
+                .summary
+                .findings
+                .keys()
+                .filter(|k| !FINDING_KEYS.contains(k)),
+        )
+        .collect();
+    let rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|&k| {
             vec![
                 k.clone(),
                 report
@@ -112,15 +131,14 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
     if !by_group.is_empty() {
         out.push_str("\nby stream and group\n");
         let mut header = vec!["producer", "stream", "group"];
-        header.extend(FINDING_KEYS.iter().map(String::as_str));
+        header.extend(keys.iter().map(|k| k.as_str()));
         let rows: Vec<Vec<String>> = by_group
             .into_iter()
             .map(|((p, s, g), counts)| {
                 let mut row = vec![p, s, g];
                 row.extend(
-                    FINDING_KEYS
-                        .iter()
-                        .map(|k| counts.get(k).copied().unwrap_or(0).to_string()),
+                    keys.iter()
+                        .map(|&k| counts.get(k).copied().unwrap_or(0).to_string()),
                 );
                 row
             })
@@ -158,7 +176,15 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
     }
 
     if report.findings.is_empty() {
-        out.push_str("\nno findings: every message was produced, stored and consumed once\n");
+        if t.incomplete() {
+            // Never a clean bill for a run whose telemetry is known to be incomplete.
+            out.push_str(
+                "\nno findings in the spans read, but some telemetry stopped without its final \
+                 report (above): messages whose spans it never exported cannot be judged\n",
+            );
+        } else {
+            out.push_str("\nno findings: every message was produced, stored and consumed once\n");
+        }
         return out;
     }
     if max_rows == 0 {

@@ -5,6 +5,10 @@
 //! One call sets up the OpenTelemetry SDK for an app instrumented with `mqtrace`: spans go to
 //! an OTLP backend (gRPC or HTTP, configured by the standard `OTEL_EXPORTER_OTLP_*` and
 //! `OTEL_SERVICE_NAME` variables), to OTLP JSON-lines files for offline analysis, or both.
+//! Beside each OTLP destination the consumers' live counters (SPEC §7:
+//! `mqtrace.consumer.missing`, …) go out as OTLP metrics every `OTEL_METRIC_EXPORT_INTERVAL`
+//! (default 60 s), unless `OTEL_METRICS_EXPORTER` says `none`; files receive spans only (the
+//! analyzer reads them).
 //!
 //! ## Concepts
 //!
@@ -13,8 +17,10 @@
 //! - When the queue is full, [`Overflow::Drop`] (default) drops and counts the span,
 //!   [`Overflow::Block`] makes the app wait. Export errors are counted too.
 //! - The counts travel with the spans: the worker adds a `mqtrace telemetry` span carrying
-//!   `mqtrace.telemetry.dropped_spans` whenever the count moves, and always on shutdown, so
-//!   the analyzer can tell telemetry loss from message loss.
+//!   `mqtrace.telemetry.dropped_spans` and the pipeline's instance id when it starts, to
+//!   every export (a heartbeat) and at shutdown (`final`), so the analyzer can tell telemetry
+//!   loss from message loss, and a killed process (reports that stop without the final one)
+//!   from one that shut down.
 //! - Files are written as the OpenTelemetry Collector's file exporter writes them
 //!   ([`FileExporter`]), one line per batch, rotated by size.
 //!
@@ -62,14 +68,20 @@ pub use config::{
 pub use error::ExportError;
 pub use file::FileExporter;
 pub use mqtrace::{ENV_MODE, Mode};
-pub use otlp::{OtlpProtocol, otlp_exporter};
+pub use otlp::{OtlpProtocol, otlp_exporter, otlp_metric_exporter, otlp_metrics_from_env};
 pub use processor::{CountingBatchProcessor, Driver};
 pub use stats::{StatsSnapshot, TelemetryStats};
 
+use opentelemetry::KeyValue;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::{MeterProviderBuilder, SdkMeterProvider};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// The resource attribute OpenTelemetry names a service instance by.
+const SERVICE_INSTANCE_ID: &str = "service.instance.id";
 
 /// Exports to files in `dir` with the defaults (and env overrides); installs the global
 /// tracer provider.
@@ -77,8 +89,9 @@ pub fn init_files(dir: impl Into<PathBuf>) -> Result<Telemetry, ExportError> {
     Telemetry::builder().file(dir).install()
 }
 
-/// Exports over OTLP as the `OTEL_EXPORTER_OTLP_*` variables say; installs the global tracer
-/// provider.
+/// Exports over OTLP as the `OTEL_EXPORTER_OTLP_*` variables say, spans and (unless
+/// `OTEL_METRICS_EXPORTER=none`) the live counters; installs the global tracer and meter
+/// providers.
 pub fn init_otlp() -> Result<Telemetry, ExportError> {
     Telemetry::builder()
         .otlp(OtlpProtocol::from_env(), None)
@@ -93,6 +106,10 @@ pub struct TelemetryBuilder {
     batch: Option<BatchConfig>,
     service_name: Option<String>,
     resource: Vec<opentelemetry::KeyValue>,
+    /// `.metrics(false)`: no OTLP metrics beside the OTLP destinations.
+    no_otlp_metrics: bool,
+    /// Readers added with `.metric_exporter(..)`.
+    meters: Option<MeterProviderBuilder>,
 }
 
 impl TelemetryBuilder {
@@ -112,6 +129,45 @@ impl TelemetryBuilder {
     /// the full URL including `/v1/traces`).
     pub fn otlp(mut self, protocol: OtlpProtocol, endpoint: Option<&str>) -> Self {
         self.otlp.push((protocol, endpoint.map(str::to_owned)));
+        self
+    }
+
+    /// Whether each OTLP destination also receives the live counters as OTLP metrics (default
+    /// on; off too when `OTEL_METRICS_EXPORTER` is set and does not name `otlp`, e.g. `none`:
+    /// see [`otlp_metrics_from_env`]). Exporters given to
+    /// [`metric_exporter`](Self::metric_exporter) are kept either way.
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.no_otlp_metrics = !on;
+        self
+    }
+
+    /// Also export metrics through `exporter`, read every `OTEL_METRIC_EXPORT_INTERVAL`
+    /// (default 60 s) and at [`Telemetry::flush`] and shutdown: e.g. the SDK's
+    /// `InMemoryMetricExporter` in tests, or any other push exporter.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), mqtrace_export::ExportError> {
+    /// use opentelemetry_sdk::metrics::InMemoryMetricExporter;
+    ///
+    /// let metrics = InMemoryMetricExporter::default();
+    /// let dir = std::env::temp_dir().join(format!("mqtrace-doc-m-{}", std::process::id()));
+    /// let telemetry = mqtrace_export::Telemetry::builder()
+    ///     .file(&dir)
+    ///     .metric_exporter(metrics.clone())
+    ///     .build()?;
+    /// let consumer = mqtrace::Consumer::builder("rabbitmq", "shipping")
+    ///     .tracer_provider(telemetry.provider())
+    ///     .meter_provider(telemetry.meter_provider().expect("a metric exporter was given"))
+    ///     .build();
+    /// # drop(consumer);
+    /// telemetry.flush()?; // the counters reach `metrics`
+    /// # telemetry.shutdown()?;
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok(()) }
+    /// ```
+    pub fn metric_exporter<E: PushMetricExporter>(mut self, exporter: E) -> Self {
+        let meters = self.meters.take().unwrap_or_else(SdkMeterProvider::builder);
+        self.meters = Some(meters.with_periodic_exporter(exporter));
         self
     }
 
@@ -157,7 +213,28 @@ impl TelemetryBuilder {
             }
         }
         let resource = resource.with_attributes(self.resource).build();
-        let mut provider = SdkTracerProvider::builder().with_resource(resource);
+        // One id per run of this pipeline, on its telemetry reports (the analyzer tells a
+        // killed process by reports that stop without a final one); also the resource's
+        // `service.instance.id` when the app set none, so a backend can join the two.
+        let instance = stats::new_instance_id();
+        let resource = if resource
+            .get(&opentelemetry::Key::from_static_str(SERVICE_INSTANCE_ID))
+            .is_some()
+        {
+            resource
+        } else {
+            Resource::builder_empty()
+                .with_attributes(
+                    resource
+                        .iter()
+                        .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+                )
+                .with_attribute(KeyValue::new(SERVICE_INSTANCE_ID, instance.clone()))
+                .build()
+        };
+        let otlp_metrics = !self.no_otlp_metrics && otlp_metrics_from_env();
+        let mut meters = self.meters;
+        let mut provider = SdkTracerProvider::builder().with_resource(resource.clone());
         let mut stats = Vec::new();
         let mut runtime = None;
         for (dir, max) in self.files {
@@ -165,8 +242,13 @@ impl TelemetryBuilder {
             if let Some(max) = max {
                 exporter = exporter.with_max_file_bytes(max);
             }
-            let processor = CountingBatchProcessor::new(exporter, batch.clone(), Driver::Thread)
-                .map_err(ExportError::Worker)?;
+            let processor = CountingBatchProcessor::with_instance(
+                exporter,
+                batch.clone(),
+                Driver::Thread,
+                instance.clone(),
+            )
+            .map_err(ExportError::Worker)?;
             stats.push(processor.stats());
             provider = provider.with_span_processor(processor);
         }
@@ -182,23 +264,58 @@ impl TelemetryBuilder {
                 }
                 Driver::Thread => otlp_exporter(protocol, endpoint.as_deref())?,
             };
-            let processor = CountingBatchProcessor::new(exporter, batch.clone(), driver)
-                .map_err(ExportError::Worker)?;
+            if otlp_metrics {
+                // Metrics go where the spans go; only an env-configured destination lets the
+                // metrics-specific protocol variable choose otherwise.
+                let protocol = if endpoint.is_some() {
+                    protocol
+                } else {
+                    OtlpProtocol::metrics_from_env(protocol)
+                };
+                let metric_exporter = match protocol {
+                    // Tonic's channel spawns its worker on the runtime it is built in; the
+                    // periodic reader's own thread then only waits for the answers.
+                    OtlpProtocol::Grpc => {
+                        let handle = grpc_runtime(&mut runtime)?;
+                        let _entered = handle.enter();
+                        otlp_metric_exporter(protocol, endpoint.as_deref())?
+                    }
+                    OtlpProtocol::HttpProtobuf => {
+                        otlp_metric_exporter(protocol, endpoint.as_deref())?
+                    }
+                };
+                let builder = meters.take().unwrap_or_else(SdkMeterProvider::builder);
+                meters = Some(builder.with_periodic_exporter(metric_exporter));
+            }
+            let processor = CountingBatchProcessor::with_instance(
+                exporter,
+                batch.clone(),
+                driver,
+                instance.clone(),
+            )
+            .map_err(ExportError::Worker)?;
             stats.push(processor.stats());
             provider = provider.with_span_processor(processor);
         }
         Ok(Telemetry {
             provider: provider.build(),
+            meter_provider: meters.map(|m| m.with_resource(resource).build()),
             stats,
+            instance,
             _runtime: runtime,
             shut_down: false,
         })
     }
 
-    /// Builds the pipeline and installs it as the global tracer provider.
+    /// Builds the pipeline and installs it as the global tracer provider, and as the global
+    /// meter provider when it exports metrics. Consumers built afterwards count their live
+    /// signals through it.
     pub fn install(self) -> Result<Telemetry, ExportError> {
         let telemetry = self.build()?;
         opentelemetry::global::set_tracer_provider(telemetry.provider.clone());
+        if let Some(meters) = &telemetry.meter_provider {
+            opentelemetry::global::set_meter_provider(meters.clone());
+        }
         Ok(telemetry)
     }
 }
@@ -231,7 +348,11 @@ fn grpc_runtime(
 #[derive(Debug)]
 pub struct Telemetry {
     provider: SdkTracerProvider,
+    /// `None` when nothing receives metrics (files only, or metrics turned off).
+    meter_provider: Option<SdkMeterProvider>,
     stats: Vec<Arc<TelemetryStats>>,
+    /// The id this run's telemetry reports carry (`mqtrace.telemetry.instance`).
+    instance: String,
     _runtime: Option<tokio::runtime::Runtime>,
     shut_down: bool,
 }
@@ -248,15 +369,34 @@ impl Telemetry {
         &self.provider
     }
 
+    /// The meter provider, to hand to `Consumer::builder(..).meter_provider(..)`; `None` when
+    /// the pipeline exports no metrics (files only, or OTLP metrics turned off, and no
+    /// [`metric_exporter`](TelemetryBuilder::metric_exporter)).
+    pub fn meter_provider(&self) -> Option<&SdkMeterProvider> {
+        self.meter_provider.as_ref()
+    }
+
+    /// The id this pipeline's telemetry reports carry (`mqtrace.telemetry.instance`,
+    /// random per run; also the resource's `service.instance.id` unless the app set one).
+    /// A report that names it stops without a final one when the process is killed.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
     /// The counts so far, summed over all destinations.
     pub fn stats(&self) -> StatsSnapshot {
         StatsSnapshot::sum(self.stats.iter().map(|s| s.snapshot()))
     }
 
-    /// Exports everything queued so far, ledgers included ([`mqtrace::flush_ledgers`]).
+    /// Exports everything queued so far, ledgers included ([`mqtrace::flush_ledgers`]), and
+    /// the metrics as they stand.
     pub fn flush(&self) -> Result<(), ExportError> {
         mqtrace::flush_ledgers();
-        Ok(self.provider.force_flush()?)
+        let spans = self.provider.force_flush();
+        if let Some(meters) = &self.meter_provider {
+            meters.force_flush()?;
+        }
+        Ok(spans?)
     }
 
     /// Exports everything queued (ledgers included), closes the destinations, and returns
@@ -266,7 +406,14 @@ impl Telemetry {
         // Ledger-mode producers and consumers may outlive this pipeline (held by tasks the
         // runtime drops later): what their ledgers hold must go out while it still can.
         mqtrace::flush_ledgers();
-        self.provider.shutdown()?;
+        // Both pipelines close whatever the other did; the spans' error is the one reported
+        // first (the spans are the evidence, the metrics an early warning).
+        let spans = self.provider.shutdown();
+        let metrics = self.meter_provider.as_ref().map(SdkMeterProvider::shutdown);
+        spans?;
+        if let Some(metrics) = metrics {
+            metrics?;
+        }
         Ok(self.stats())
     }
 }
@@ -276,6 +423,9 @@ impl Drop for Telemetry {
         if !self.shut_down {
             mqtrace::flush_ledgers();
             let _ = self.provider.shutdown();
+            if let Some(meters) = &self.meter_provider {
+                let _ = meters.shutdown();
+            }
         }
     }
 }
@@ -336,6 +486,66 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("\"mqtrace.seq\""), "no per-message span");
+        drop((producer, consumer));
+    }
+
+    /// Files alone receive no metrics; a metric exporter given to the builder receives the
+    /// consumers' live counters at flush.
+    #[test]
+    fn live_counters_reach_a_metric_exporter_and_files_get_none() {
+        use opentelemetry_sdk::metrics::InMemoryMetricExporter;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files_only = Telemetry::builder()
+            .file(dir.path())
+            .build()
+            .expect("files");
+        assert!(files_only.meter_provider().is_none());
+        files_only.shutdown().expect("shutdown");
+
+        let metrics = InMemoryMetricExporter::default();
+        let telemetry = Telemetry::builder()
+            .file(dir.path())
+            .metric_exporter(metrics.clone())
+            .build()
+            .expect("pipeline");
+        let producer = mqtrace::Producer::builder("kafka")
+            .tracer_provider(telemetry.provider())
+            .build();
+        let consumer = mqtrace::Consumer::builder("kafka", "shipping")
+            .tracer_provider(telemetry.provider())
+            .meter_provider(telemetry.meter_provider().expect("metrics"))
+            .reorder_window(0)
+            .build();
+        for seq in 1..=5 {
+            let mut headers: HashMap<String, String> = HashMap::new();
+            producer
+                .message("orders")
+                .begin_attempt(&mut headers)
+                .sent()
+                .acked(Some("0/1"), Some("0"));
+            if seq != 3 {
+                consumer
+                    .deliver(&headers, mqtrace::DeliveryInfo::new("orders"))
+                    .ack();
+            }
+        }
+        telemetry.flush().expect("flush");
+        let exported = metrics.get_finished_metrics().expect("in-memory exporter");
+        use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+        let missing: Vec<u64> = exported
+            .iter()
+            .flat_map(|rm| rm.scope_metrics())
+            .flat_map(|sm| sm.metrics())
+            .filter(|m| m.name() == mqtrace::names::metric::CONSUMER_MISSING)
+            .flat_map(|m| match m.data() {
+                AggregatedMetrics::U64(MetricData::Sum(sum)) => {
+                    sum.data_points().map(|p| p.value()).collect::<Vec<u64>>()
+                }
+                other => panic!("not a u64 counter: {other:?}"),
+            })
+            .collect();
+        assert_eq!(missing, vec![1], "seq 3, once");
+        telemetry.shutdown().expect("shutdown");
         drop((producer, consumer));
     }
 }

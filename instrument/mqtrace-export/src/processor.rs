@@ -5,6 +5,10 @@
 //! of dropping, and sends the counts to the backend as a span of their own.
 //!
 //! The app's thread only pushes into a bounded channel; one worker thread batches and exports.
+//!
+//! Every export carries a telemetry report (a heartbeat) naming this pipeline's instance id:
+//! a process killed before its shutdown report leaves reports that stop, and the analyzer
+//! can then say whose telemetry is incomplete instead of blaming a stage.
 
 use opentelemetry::Context;
 use opentelemetry_sdk::Resource;
@@ -16,7 +20,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::time::{Duration, Instant};
 
 use crate::config::{BatchConfig, Overflow};
-use crate::stats::{StatsSnapshot, TelemetryStats, telemetry_span};
+use crate::stats::{TelemetryStats, new_instance_id, telemetry_span};
 
 /// Control messages: the worker waits on these, never on the span queue, so that pushing a
 /// span does not wake the worker (a futex wake per span would cost the app more than the
@@ -48,6 +52,7 @@ pub struct CountingBatchProcessor {
     batch_size: usize,
     overflow: Overflow,
     stats: Arc<TelemetryStats>,
+    instance: String,
     worker: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -63,8 +68,23 @@ impl std::fmt::Debug for Ctl {
 }
 
 impl CountingBatchProcessor {
-    /// Starts the worker thread that exports through `exporter`.
+    /// Starts the worker thread that exports through `exporter`, with a fresh instance id.
     pub fn new<E>(exporter: E, config: BatchConfig, driver: Driver) -> std::io::Result<Self>
+    where
+        E: SpanExporter + 'static,
+    {
+        Self::with_instance(exporter, config, driver, new_instance_id())
+    }
+
+    /// [`Self::new`], naming the pipeline `instance` in its telemetry reports
+    /// (`mqtrace.telemetry.instance`). It must be unique per run of the process: the
+    /// analyzer takes a final report of that id as the whole instance's.
+    pub fn with_instance<E>(
+        exporter: E,
+        config: BatchConfig,
+        driver: Driver,
+        instance: String,
+    ) -> std::io::Result<Self>
     where
         E: SpanExporter + 'static,
     {
@@ -81,7 +101,9 @@ impl CountingBatchProcessor {
             stats: stats.clone(),
             queued: queued.clone(),
             export_requested: export_requested.clone(),
-            last_reported: None,
+            instance: instance.clone(),
+            last_reported_dropped: None,
+            reported: false,
         };
         let handle = std::thread::Builder::new()
             .name("mqtrace-export".into())
@@ -94,8 +116,14 @@ impl CountingBatchProcessor {
             batch_size: config.max_export_batch_size.max(1),
             overflow: config.overflow,
             stats,
+            instance,
             worker: std::sync::Mutex::new(Some(handle)),
         })
+    }
+
+    /// The instance id its telemetry reports carry.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// The counters of this pipeline.
@@ -175,7 +203,11 @@ struct Worker<E> {
     stats: Arc<TelemetryStats>,
     queued: Arc<AtomicUsize>,
     export_requested: Arc<AtomicBool>,
-    last_reported: Option<StatsSnapshot>,
+    instance: String,
+    /// The drop count the last report that reached the exporter gave.
+    last_reported_dropped: Option<u64>,
+    /// Whether any report was exported (the first goes out with the resource).
+    reported: bool,
 }
 
 impl<E: SpanExporter> Worker<E> {
@@ -188,7 +220,15 @@ impl<E: SpanExporter> Worker<E> {
                     // A failure is counted in the stats; the worker goes on.
                     let _ = self.drain(spans);
                 }
-                Ok(Ctl::Resource(resource)) => self.exporter.set_resource(&resource),
+                Ok(Ctl::Resource(resource)) => {
+                    self.exporter.set_resource(&resource);
+                    // The first report as soon as the exporter knows its resource (the
+                    // provider sets it once, when it is built): a process killed before its
+                    // first batch still shows that it ran.
+                    if !self.reported {
+                        let _ = self.export(&mut Vec::new(), false);
+                    }
+                }
                 Ok(Ctl::Flush(ack)) => {
                     let result = self.drain(spans).and(self.exporter.force_flush());
                     let _ = ack.send(result);
@@ -240,27 +280,23 @@ impl<E: SpanExporter> Worker<E> {
         drained.and(last).and(self.exporter.shutdown())
     }
 
-    /// Exports what is batched, plus a telemetry span when the counters moved (always on the
-    /// final export, so a clean run says "0 dropped" explicitly).
+    /// Exports what is batched with a telemetry span: one per export (the heartbeat), one
+    /// alone when the drop count moved with nothing to export (a failing backend) or none
+    /// was exported yet (the first report, see `Ctl::Resource`), and always the final one,
+    /// so a clean run says "0 dropped" explicitly.
     fn export(&mut self, batch: &mut Vec<SpanData>, is_final: bool) -> OTelSdkResult {
         let app_spans = batch.len();
         let now = self.stats.snapshot();
-        let report = is_final
-            || (now.dropped() > 0
-                && self
-                    .last_reported
-                    .is_none_or(|r| r.dropped() != now.dropped()));
-        if app_spans == 0 && !report {
+        let drops_moved = now.dropped() > 0 && self.last_reported_dropped != Some(now.dropped());
+        if app_spans == 0 && !is_final && !drops_moved && self.reported {
             return Ok(());
         }
         let mut spans =
             std::mem::replace(batch, Vec::with_capacity(self.config.max_export_batch_size));
-        if report {
-            // The reading includes this batch as if exported; a failure is reported next time.
-            let mut reading = now;
-            reading.exported += app_spans as u64;
-            spans.push(telemetry_span(reading, is_final));
-        }
+        // The reading includes this batch as if exported; a failure is reported next time.
+        let mut reading = now;
+        reading.exported += app_spans as u64;
+        spans.push(telemetry_span(reading, is_final, &self.instance));
         let future = self.exporter.export(spans);
         let result = match &self.driver {
             Driver::Thread => futures_executor::block_on(future),
@@ -269,9 +305,8 @@ impl<E: SpanExporter> Worker<E> {
         match &result {
             Ok(()) => {
                 self.stats.exported(app_spans);
-                if report {
-                    self.last_reported = Some(self.stats.snapshot());
-                }
+                self.last_reported_dropped = Some(now.dropped());
+                self.reported = true;
             }
             Err(_) => self.stats.export_failed(app_spans),
         }

@@ -72,9 +72,19 @@ impl TelemetryStats {
     }
 }
 
+/// A fresh instance id for one pipeline: 32 random hex digits (the SDK's trace id
+/// generator, so no new dependency). Random per run, never derived from the resource's
+/// `service.instance.id`: that may be stable across restarts (a pod or host name), and a
+/// restarted process's final report must not vouch for the run that was killed.
+pub(crate) fn new_instance_id() -> String {
+    RandomIdGenerator::default().new_trace_id().to_string()
+}
+
 /// The span that carries the counters to the backend, so that the analyzer can tell a
-/// message lost by the broker from a span lost by the telemetry pipeline.
-pub(crate) fn telemetry_span(stats: StatsSnapshot, is_final: bool) -> SpanData {
+/// message lost by the broker from a span lost by the telemetry pipeline. One goes with every
+/// export (a heartbeat): its end is the export's time, and the last one a killed process
+/// wrote says until when its telemetry is whole.
+pub(crate) fn telemetry_span(stats: StatsSnapshot, is_final: bool, instance: &str) -> SpanData {
     let ids = RandomIdGenerator::default();
     let now = SystemTime::now();
     let as_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -104,6 +114,7 @@ pub(crate) fn telemetry_span(stats: StatsSnapshot, is_final: bool) -> SpanData {
             ),
             KeyValue::new(attr::TELEMETRY_EXPORTED, as_i64(stats.exported)),
             KeyValue::new(attr::TELEMETRY_FINAL, is_final),
+            KeyValue::new(attr::TELEMETRY_INSTANCE, instance.to_owned()),
         ],
         dropped_attributes_count: 0,
         events: SpanEvents::default(),
@@ -112,5 +123,44 @@ pub(crate) fn telemetry_span(stats: StatsSnapshot, is_final: bool) -> SpanData {
         instrumentation_scope: InstrumentationScope::builder(SCOPE_NAME)
             .with_version(env!("CARGO_PKG_VERSION"))
             .build(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+
+    /// The heartbeat's cost: what one report adds to an export line of OTLP JSON. Measured
+    /// here so that the figure in docs/contract.md stays true.
+    #[test]
+    fn a_heartbeat_adds_one_small_span_to_each_export() {
+        let resource = opentelemetry_sdk::Resource::builder()
+            .with_service_name("orders-api")
+            .build();
+        let resource = ResourceAttributesWithSchema::from(&resource);
+        let reading = StatsSnapshot {
+            exported: 123_456_789,
+            dropped_queue_full: 0,
+            dropped_export_error: 0,
+        };
+        let instance = new_instance_id();
+        assert_eq!(instance.len(), 32, "{instance}");
+        assert_ne!(instance, new_instance_id(), "random per pipeline");
+        let report = || telemetry_span(reading, false, &instance);
+        // A line of its own (the start report, or drops reported with nothing else to
+        // export), and what one more span costs in a line whose scope is written already
+        // (mqtrace's spans share the scope's name).
+        let own_line = crate::json::encode_line(&[report()], &resource);
+        let two = crate::json::encode_line(&[report(), report()], &resource).len();
+        let in_batch = two - own_line.len();
+        let text = String::from_utf8(own_line.clone()).expect("utf-8");
+        assert!(text.contains(&instance) && text.contains(attr::TELEMETRY_INSTANCE));
+        println!(
+            "a telemetry report: {} bytes of OTLP JSON as a line of its own, {in_batch} bytes \
+             in an export batch",
+            own_line.len()
+        );
+        assert!((400..1000).contains(&in_batch), "{in_batch} bytes");
     }
 }

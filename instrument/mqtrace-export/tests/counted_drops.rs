@@ -138,10 +138,20 @@ fn block_mode_never_drops() {
             .count(),
         300
     );
+    // A report goes with every export (the heartbeat) and one at shutdown: all say 0, and
+    // only the last is final.
+    let reports = telemetry_reports(&spans);
+    assert!(reports.len() >= 2, "heartbeats and the final report");
     assert_eq!(
-        telemetry_reports(&spans),
-        [(0, true)],
+        reports.last(),
+        Some(&(0, true)),
         "a clean run says 0 explicitly"
+    );
+    assert!(
+        reports[..reports.len() - 1]
+            .iter()
+            .all(|r| *r == (0, false)),
+        "{reports:?}"
     );
 }
 

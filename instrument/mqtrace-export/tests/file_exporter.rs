@@ -28,8 +28,13 @@ fn lines_are_collector_style_otlp_json() {
     let files = common::files(dir.path());
     assert_eq!(files.len(), 1);
     let text = std::fs::read_to_string(&files[0]).expect("read");
-    let first: serde_json::Value =
-        serde_json::from_str(text.lines().next().expect("a line")).expect("json");
+    // The first line is the pipeline's first telemetry report (written when it starts); the
+    // app's spans follow.
+    let first: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .find(|l| l["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"] != "mqtrace telemetry")
+        .expect("a line of app spans");
     let rs = &first["resourceSpans"][0];
     let service = rs["resource"]["attributes"]
         .as_array()
@@ -60,10 +65,11 @@ fn lines_are_collector_style_otlp_json() {
     let names = common::span_names(&requests);
     assert_eq!(names.iter().filter(|n| *n == "send orders").count(), 3);
     assert_eq!(names.iter().filter(|n| *n == "store_ack orders").count(), 3);
+    // One report at start, one with the batch (the heartbeat), the final one at shutdown.
     assert_eq!(
         names.iter().filter(|n| *n == "mqtrace telemetry").count(),
-        1,
-        "the final telemetry report"
+        3,
+        "the telemetry reports"
     );
 }
 

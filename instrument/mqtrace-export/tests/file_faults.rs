@@ -302,16 +302,23 @@ fn a_failed_write_is_cut_back_and_its_batch_counted_dropped() {
     // reports are not counted in it (nor in `dropped`), each is one extra span on disk.
     assert_eq!(app_spans(&requests) as u64, exported);
     let reports = reports(&requests);
-    // Reports ride along with app batches when the drop count moved (the ones after the
-    // first failure failed with their batch; the one after the limit was lifted made it),
-    // plus the final one.
+    // A report rides along with every batch (the heartbeat: those of the failed batches
+    // failed with them; the one after the limit was lifted made it, with the drops), plus
+    // the first at start and the final one.
+    let (last, before) = reports.split_last().expect("reports");
     assert_eq!(
-        reports,
-        [
-            (exported as i64, dropped as i64, false),
-            (exported as i64, dropped as i64, true)
-        ],
-        "the backend learns the exact counts"
+        (*last, before.last()),
+        (
+            (exported as i64, dropped as i64, true),
+            Some(&(exported as i64, dropped as i64, false))
+        ),
+        "the backend learns the exact counts: {reports:?}"
+    );
+    assert!(
+        before
+            .windows(2)
+            .all(|w| !w[1].2 && w[0].0 <= w[1].0 && w[0].1 <= w[1].1),
+        "cumulative counts, one final report: {reports:?}"
     );
 }
 
@@ -344,8 +351,9 @@ fn a_removed_directory_is_recreated_and_the_batch_lost_with_it_counted() {
         err.contains(&first[0].display().to_string()) && err.contains("deleted"),
         "the error names the file and what happened: {err}"
     );
+    // The file's spans count the telemetry reports: the first (at start) and one per batch.
     assert!(
-        err.contains("batch of 8 spans") && err.contains("the 6 spans written to the file"),
+        err.contains("batch of 9 spans") && err.contains("the 8 spans written to the file"),
         "the error says how much went with the file: {err}"
     );
     assert_eq!(

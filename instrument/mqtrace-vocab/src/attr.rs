@@ -52,6 +52,11 @@ pub const TELEMETRY_DROPPED_EXPORT_ERROR: &str = "mqtrace.telemetry.dropped_expo
 pub const TELEMETRY_EXPORTED: &str = "mqtrace.telemetry.exported_spans";
 /// Telemetry health: true on the report sent at shutdown (the counts are final).
 pub const TELEMETRY_FINAL: &str = "mqtrace.telemetry.final";
+/// Telemetry health: the exporting pipeline's instance id (string; random, one per run of a
+/// process's pipeline). Every report carries it, one report per export batch (a heartbeat),
+/// so that an instance whose reports stop without a [`TELEMETRY_FINAL`] one shows as a
+/// process that died with spans unexported.
+pub const TELEMETRY_INSTANCE: &str = "mqtrace.telemetry.instance";
 
 /// `messaging.system` (e.g. `kafka`, `rabbitmq`, `nats`).
 pub const MESSAGING_SYSTEM: &str = "messaging.system";

@@ -48,11 +48,14 @@ pub fn key(kind: Kind, stage: Option<Where>) -> String {
     }
 }
 
-/// Every `kind/stage` pair the analyzer reports, in the order summaries list them.
-pub const KEYS: [(Kind, Option<Where>); 9] = [
+/// Every `kind/stage` pair the analyzer reports, in the order summaries list them. `lost`
+/// without a stage is a loss whose stage the spans cannot settle (an exporter's telemetry
+/// stopped without its final report).
+pub const KEYS: [(Kind, Option<Where>); 10] = [
     (Kind::Lost, Some(Where::Produce)),
     (Kind::Lost, Some(Where::Store)),
     (Kind::Lost, Some(Where::Consume)),
+    (Kind::Lost, None),
     (Kind::Duplicate, Some(Where::Produce)),
     (Kind::Duplicate, Some(Where::Consume)),
     (Kind::Unobserved, None),
@@ -74,6 +77,7 @@ mod tests {
                 "lost/produce",
                 "lost/store",
                 "lost/consume",
+                "lost",
                 "duplicate/produce",
                 "duplicate/consume",
                 "unobserved",

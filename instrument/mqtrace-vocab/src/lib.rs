@@ -1,9 +1,9 @@
 //! # mqtrace-vocab: the words both sides of mqtrace use
 //!
-//! The instrumentation writes spans and headers; the analyzer reads them back and writes a
-//! report. Every name, stage, outcome, finding kind, key width and input limit they share is
-//! defined once here, in a crate without dependencies, so that the two sides cannot drift
-//! apart and the analyzer does not pull in OpenTelemetry to learn a string.
+//! The instrumentation writes spans, headers and live metrics; the analyzer reads the spans
+//! back and writes a report. Every name, stage, outcome, finding kind, key width and input
+//! limit they share is defined once here, in a crate without dependencies, so that the two
+//! sides cannot drift apart and the analyzer does not pull in OpenTelemetry to learn a string.
 //!
 //! ## Usage
 //!
@@ -13,6 +13,7 @@
 //! assert_eq!(Stage::parse("store_ack"), Some(Stage::StoreAck));
 //! assert_eq!(SettleOutcome::SkipDuplicate.as_str(), "skip_duplicate");
 //! assert_eq!(attr::SEQ, "mqtrace.seq");
+//! assert_eq!(mqtrace_vocab::metric::CONSUMER_MISSING, "mqtrace.consumer.missing");
 //! assert_eq!(finding::Kind::Lost.as_str(), "lost");
 //! assert_eq!(finding::key(finding::Kind::Lost, Some(finding::Where::Store)), "lost/store");
 //! ```
@@ -23,6 +24,7 @@ pub mod finding;
 pub mod header;
 pub mod keys;
 pub mod limits;
+pub mod metric;
 pub mod seqs;
 mod stage;
 

@@ -19,3 +19,14 @@ pub const MAX_JSON_DEPTH: u32 = 128;
 /// The most seqs one ledger span may stand for when the analyzer reads it (10 million: a
 /// flush interval of a very busy stream). A larger ledger is reported as malformed.
 pub const MAX_LEDGER_SEQS: u64 = 10_000_000;
+
+/// Exporting instances whose telemetry reports the analyzer tracks one by one (to tell one
+/// that stopped without its final report). Reports of further instances are counted, and the
+/// report then says it could not check them all.
+pub const MAX_TRACKED_INSTANCES: usize = 10_000;
+
+/// The longest telemetry instance id tracked, in bytes: ids are 32 hex digits as
+/// mqtrace-export writes them. A report with a longer id counts as one of an instance that
+/// could not be tracked (cutting it could merge two instances, and one's final report would
+/// then vouch for the other).
+pub const MAX_INSTANCE_ID_BYTES: usize = 128;

@@ -1,6 +1,7 @@
 //! The consuming side: read the headers back, record each delivery (`deliver`) and how it was
 //! settled (`consume_ack`).
 
+use opentelemetry::metrics::{Meter, MeterProvider};
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::{
     Link, SpanContext, SpanKind, Status, TraceContextExt, Tracer, TracerProvider,
@@ -12,11 +13,13 @@ use std::time::{Duration, SystemTime};
 
 use crate::headers::{self, IncomingHeaders};
 use crate::ledger::{self, ConsumerLedgers, ConsumerSlot, Flush};
+use crate::live::{DEFAULT_REORDER_WINDOW, Gap, GapHook, Live, Tracked};
 use crate::message::{MessageKey, SettleOutcome};
 use crate::mode::{DEFAULT_FLUSH_INTERVAL, Mode};
 use crate::names::{Stage, attr};
 use crate::span::{
-    Recorder, TracerChoice, app_context, app_sampled, common_attributes, span_name, str_value,
+    Recorder, TracerChoice, app_context, app_sampled, common_attributes, scope, span_name,
+    str_value,
 };
 
 /// How a `deliver` span relates to the producer's span.
@@ -46,6 +49,8 @@ struct Inner {
     mode: Mode,
     ledgers: ConsumerLedgers,
     malformed: AtomicU64,
+    /// Live signals (SPEC §7); `None` in off mode or when turned off.
+    live: Option<Live>,
 }
 
 impl Flush for Inner {
@@ -74,6 +79,10 @@ pub struct ConsumerBuilder {
     tracer: TracerChoice,
     mode: Option<Mode>,
     flush_interval: Duration,
+    meter: Option<Meter>,
+    live: bool,
+    reorder_window: u64,
+    on_gap: Option<GapHook>,
 }
 
 impl ConsumerBuilder {
@@ -85,7 +94,8 @@ impl ConsumerBuilder {
     }
 
     /// How often ledger mode exports its ledgers (default [`DEFAULT_FLUSH_INTERVAL`], 1 s;
-    /// at least 1 ms). Ignored in the other modes.
+    /// at least 1 ms). In full mode with live signals, how often idle slots age (a slot idle
+    /// for 600 intervals is forgotten). Ignored otherwise.
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval;
         self
@@ -114,10 +124,87 @@ impl ConsumerBuilder {
         self
     }
 
-    /// The consumer. In ledger mode it is registered with the process's ledger flusher
-    /// thread (started on first use).
+    /// Count the live signals (SPEC §7) through this provider instead of the global one.
+    ///
+    /// The global provider is read when [`build`](Self::build) runs, as for spans: install it
+    /// first (`mqtrace-export`'s `install()` does).
+    pub fn meter_provider<P>(mut self, provider: &P) -> Self
+    where
+        P: MeterProvider + ?Sized,
+    {
+        self.meter = Some(provider.meter_with_scope(scope()));
+        self
+    }
+
+    /// Whether to keep the live signals (SPEC §7; default on, in every mode that records).
+    ///
+    /// Turn them off where this instance cannot see every seq of a stream on a partition, or
+    /// every one it does not see would count as missing: competing consumer processes on one
+    /// RabbitMQ queue or JetStream durable (each gets a share of the messages), or a Kafka
+    /// stream that the producer spreads over several partitions (each partition holds a share
+    /// of its seqs). See `docs/contract.md`, "Live signals".
+    pub fn live_signals(mut self, on: bool) -> Self {
+        self.live = on;
+        self
+    }
+
+    /// The reorder window, in seqs (default [`DEFAULT_REORDER_WINDOW`], at most
+    /// [`MAX_REORDER_WINDOW`](crate::live::MAX_REORDER_WINDOW); larger values are clamped): a
+    /// seq that has not arrived counts as `mqtrace.consumer.missing` once this consumer has
+    /// delivered a seq more than `seqs` above it. 0 counts a hole as soon as a higher seq
+    /// arrives.
+    pub fn reorder_window(mut self, seqs: u64) -> Self {
+        self.reorder_window = seqs;
+        self
+    }
+
+    /// Calls `hook` on the consumer's thread, after the counters, whenever seqs are counted
+    /// missing (with every run of them) and whenever a seq counted missing arrives late. Keep
+    /// it short (log, raise an alert flag): the delivery waits for it.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use std::sync::{Arc, Mutex};
+    /// use mqtrace::{Consumer, DeliveryInfo, GapKind, Producer};
+    ///
+    /// let missing = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = missing.clone();
+    /// let consumer = Consumer::builder("rabbitmq", "shipping")
+    ///     .reorder_window(0)
+    ///     .on_gap(move |gap| {
+    ///         if gap.kind == GapKind::Missing {
+    ///             seen.lock().unwrap().extend(gap.seqs.iter().cloned());
+    ///         }
+    ///     })
+    ///     .build();
+    /// let producer = Producer::builder("rabbitmq").producer_id("p1").build();
+    /// for seq in 1..=4 {
+    ///     let mut headers: HashMap<String, String> = HashMap::new();
+    ///     producer.message("orders").begin_attempt(&mut headers).sent().acked(None, None);
+    ///     if seq != 2 {
+    ///         consumer.deliver(&headers, DeliveryInfo::new("orders")).ack(); // 2 is lost
+    ///     }
+    /// }
+    /// assert_eq!(*missing.lock().unwrap(), vec![2..=2]);
+    /// ```
+    pub fn on_gap<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&Gap<'_>) + Send + Sync + 'static,
+    {
+        self.on_gap = Some(GapHook(Arc::new(hook)));
+        self
+    }
+
+    /// The consumer. In ledger mode, and in full mode with live signals (to forget idle slots),
+    /// it is registered with the process's ledger flusher thread (started on first use).
     pub fn build(self) -> Consumer {
         let mode = self.mode.unwrap_or_else(Mode::from_env);
+        let live = (self.live && mode != Mode::Off).then(|| {
+            let meter = self
+                .meter
+                .unwrap_or_else(|| opentelemetry::global::meter_with_scope(scope()));
+            Live::new(&meter, self.reorder_window, self.on_gap)
+        });
         let consumer_id = self
             .consumer_id
             .unwrap_or_else(|| format!("{}-{}", self.group, std::process::id()).into());
@@ -132,8 +219,11 @@ impl ConsumerBuilder {
             mode,
             ledgers: ConsumerLedgers::default(),
             malformed: AtomicU64::new(0),
+            live,
         });
-        if mode == Mode::Ledger {
+        // Full mode keeps slots only for the live signals; the flusher forgets idle ones (it
+        // finds no ledger to export).
+        if mode == Mode::Ledger || (mode == Mode::Full && inner.live.is_some()) {
             let weak: Weak<dyn Flush> = Arc::downgrade(&inner) as Weak<Inner>;
             ledger::register(weak, self.flush_interval);
         }
@@ -181,6 +271,10 @@ impl Consumer {
             tracer: TracerChoice::Global,
             mode: None,
             flush_interval: DEFAULT_FLUSH_INTERVAL,
+            meter: None,
+            live: true,
+            reorder_window: DEFAULT_REORDER_WINDOW,
+            on_gap: None,
         }
     }
 
@@ -195,6 +289,12 @@ impl Consumer {
         if self.inner.mode == Mode::Ledger {
             self.inner.flush();
         }
+    }
+
+    /// The reorder window of the live signals, `None` when they are off (off mode, or
+    /// [`live_signals(false)`](ConsumerBuilder::live_signals)).
+    pub fn reorder_window(&self) -> Option<u64> {
+        self.inner.live.as_ref().map(|l| l.window)
     }
 
     /// Deliveries so far whose compact `mqtrace` header did not parse (each was traced as a
@@ -249,39 +349,96 @@ impl Consumer {
         }
     }
 
+    /// Full mode (and a ledger-mode delivery without numbering): the live signals, on a slot
+    /// of their own, then the span.
     fn deliver_full(&self, parts: Parts) -> Delivery {
-        self.deliver_repeat(parts, None)
+        let slot = match (&self.inner.live, &parts.key) {
+            (Some(live), Some(key)) => {
+                let slot = self.inner.ledgers.slot(
+                    key,
+                    &parts.destination,
+                    parts.partition.as_deref(),
+                    &self.inner.group,
+                );
+                let mut gaps = Vec::new();
+                let tracked = slot.state().live.deliver(
+                    key.seq,
+                    parts.count > 1,
+                    live.window,
+                    live.wants_gaps().then_some(&mut gaps),
+                );
+                self.report(&slot, key.seq, Some(tracked), &gaps);
+                Some(slot)
+            }
+            _ => None,
+        };
+        self.deliver_repeat(parts, None, slot)
     }
 
     /// A full `deliver` span; `earlier`: where this instance's ledger delivery of the same
-    /// seq was stored.
-    fn deliver_repeat(&self, parts: Parts, earlier: Option<String>) -> Delivery {
+    /// seq was stored; `slot`: where its settle is marked for the live signals.
+    fn deliver_repeat(
+        &self,
+        parts: Parts,
+        earlier: Option<String>,
+        slot: Option<Arc<ConsumerSlot>>,
+    ) -> Delivery {
         let mut d = parts.span();
         d.earlier = earlier.as_deref();
         let cx = self.deliver_span(&d, None);
-        self.delivery(parts, cx, Track::Full)
+        self.delivery(parts, cx, Track::Full(slot))
+    }
+
+    /// Counts what the live tracking found, and tells the app's hook. Called with the slot's
+    /// lock released.
+    fn report(
+        &self,
+        slot: &ConsumerSlot,
+        seq: u64,
+        tracked: Option<Tracked>,
+        gaps: &[std::ops::RangeInclusive<u64>],
+    ) {
+        if let (Some(live), Some(t)) = (&self.inner.live, tracked)
+            && !t.is_quiet()
+        {
+            live.report(&slot.at(&self.inner.group), seq, t, gaps);
+        }
     }
 
     fn deliver_ledger(&self, mut parts: Parts) -> Delivery {
         let Some(key) = &parts.key else {
-            // No numbering: nothing a ledger could hold.
+            // No numbering: nothing a ledger could hold, no seq to track.
             return self.deliver_full(parts);
         };
+        let seq = key.seq;
         // Kept by a sampler: the producer's (a sampled trace context in the headers: ledger
         // mode propagates one only with a full span) or the app's own current span.
         let kept = parts.remote.as_ref().is_some_and(SpanContext::is_sampled) || app_sampled();
-        let slot = self
-            .inner
-            .ledgers
-            .slot(key, &parts.destination, parts.partition.as_deref());
+        let slot = self.inner.ledgers.slot(
+            key,
+            &parts.destination,
+            parts.partition.as_deref(),
+            &self.inner.group,
+        );
         let mut st = slot.state();
-        let first = st.seen.insert(key.seq);
+        // The live signals ride on the ledger's lock: one lock per delivery for both.
+        let mut gaps = Vec::new();
+        let tracked = self.inner.live.as_ref().map(|live| {
+            st.live.deliver(
+                seq,
+                parts.count > 1,
+                live.window,
+                live.wants_gaps().then_some(&mut gaps),
+            )
+        });
+        let first = st.seen.insert(seq);
         if first && parts.count <= 1 && !kept {
             let at = SystemTime::now();
-            if st.deliver.record(key.seq, at, at) {
-                st.positions.remember(key.seq, parts.position.as_deref());
+            if st.deliver.record(seq, at, at) {
+                st.positions.remember(seq, parts.position.as_deref());
                 let generation = st.generation;
                 drop(st);
+                self.report(&slot, seq, tracked, &gaps);
                 let ordinary = Ordinary {
                     slot,
                     generation,
@@ -294,12 +451,14 @@ impl Consumer {
         }
         // A seq delivered before through the ledger: name where that copy was stored, once
         // (a second repeat naming it again would count the ledger's copy twice).
-        let earlier = st.positions.earlier(key.seq).map(str::to_owned);
+        let earlier = st.positions.earlier(seq).map(str::to_owned);
         if earlier.is_some() {
-            st.positions.forget(key.seq);
+            st.positions.forget(seq);
         }
         drop(st);
-        self.deliver_repeat(parts, earlier)
+        self.report(&slot, seq, tracked, &gaps);
+        let slot = self.inner.live.is_some().then_some(slot);
+        self.deliver_repeat(parts, earlier, slot)
     }
 
     /// Records a `deliver` span: now, ended at once; or, `late_at` a given time (a ledger
@@ -428,8 +587,9 @@ struct DeliverSpan<'a> {
 /// What a delivery records when settled.
 #[derive(Debug)]
 enum Track {
-    /// Spans as SPEC §2.
-    Full,
+    /// Spans as SPEC §2; the slot where an `ack` is marked for the live signals, when they
+    /// are on.
+    Full(Option<Arc<ConsumerSlot>>),
     /// Ledger mode: a first delivery, in the `deliver` ledger.
     Ordinary(Ordinary),
     /// Off mode: nothing.
@@ -493,13 +653,23 @@ impl Delivery {
     /// `consume_ack` as its child; if the `deliver` ledger holding it was exported already,
     /// `consume_ack` alone, in a trace of its own.
     pub fn settle(mut self, outcome: SettleOutcome, operation_name: &str) {
+        // Processed (or recognised as processed): a later delivery of it is a duplicate.
+        let done = matches!(outcome, SettleOutcome::Ack | SettleOutcome::SkipDuplicate)
+            && self.consumer.inner.live.is_some();
+        let seq = self.key.as_ref().map_or(0, |k| k.seq);
         match std::mem::replace(&mut self.track, Track::Off) {
             Track::Off => return,
-            Track::Full => {}
+            Track::Full(slot) => {
+                if let Some(slot) = slot.filter(|_| done) {
+                    slot.state().live.ack(seq);
+                }
+            }
             Track::Ordinary(o) => {
-                let seq = self.key.as_ref().map_or(0, |k| k.seq);
                 let now = SystemTime::now();
                 let mut st = o.slot.state();
+                if done {
+                    st.live.ack(seq);
+                }
                 if outcome == SettleOutcome::Ack {
                     if st.consume_ack.record(seq, now, now) {
                         return;

@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::live::{At, GapTracker};
 use crate::message::MessageKey;
 use crate::names::{Stage, attr};
 use crate::span::{Recorder, span_name, str_value};
@@ -561,13 +562,17 @@ impl Positions {
     }
 }
 
-/// What a consumer keeps per (producer, stream, destination, partition).
+/// What a consumer keeps per (producer, stream, destination, partition): its ledgers (ledger
+/// mode) and its live gap tracking (every mode that records).
 #[derive(Debug)]
 pub(crate) struct ConsumerSlot {
     producer_id: Arc<str>,
     stream: Arc<str>,
     destination: Arc<str>,
     partition: Option<Arc<str>>,
+    /// The live counters' attributes (SPEC §7: stream, destination, group), built once here so
+    /// that counting never builds them.
+    metric_attributes: [KeyValue; 3],
     state: Mutex<ConsumerState>,
 }
 
@@ -585,6 +590,8 @@ pub(crate) struct ConsumerState {
     /// Flushes so far: a delivery recorded in generation g is still in `deliver` while the
     /// generation is g.
     pub(crate) generation: u64,
+    /// Live signals (SPEC §7): the highest seq delivered and the holes below it.
+    pub(crate) live: GapTracker,
     touched: bool,
     idle_flushes: u32,
 }
@@ -595,6 +602,18 @@ impl ConsumerSlot {
             && *self.stream == *key.stream
             && &*self.destination == destination
             && self.partition.as_deref() == partition
+    }
+
+    /// Where the slot is, for the live counters and the app's gap hook.
+    pub(crate) fn at<'a>(&'a self, group: &'a str) -> At<'a> {
+        At {
+            attributes: &self.metric_attributes,
+            producer_id: &self.producer_id,
+            stream: &self.stream,
+            destination: &self.destination,
+            partition: self.partition.as_deref(),
+            group,
+        }
     }
 
     /// The slot's state, locked.
@@ -616,12 +635,13 @@ pub(crate) struct ConsumerLedgers {
 
 impl ConsumerLedgers {
     /// The slot of this delivery's (producer, stream, destination, partition), created on
-    /// first use.
+    /// first use (`group`: the consumer's, for the live counters' attributes).
     pub(crate) fn slot(
         &self,
         key: &MessageKey,
-        destination: &str,
+        destination: &Arc<str>,
         partition: Option<&str>,
+        group: &Arc<str>,
     ) -> Arc<ConsumerSlot> {
         let hash = KeyHasher::new()
             .str(&key.producer_id)
@@ -647,8 +667,13 @@ impl ConsumerLedgers {
         let slot = Arc::new(ConsumerSlot {
             producer_id: key.producer_id.clone(),
             stream: key.stream.clone(),
-            destination: destination.into(),
+            destination: destination.clone(),
             partition: partition.map(Arc::from),
+            metric_attributes: [
+                KeyValue::new(attr::STREAM, str_value(&key.stream)),
+                KeyValue::new(attr::MESSAGING_DESTINATION_NAME, str_value(destination)),
+                KeyValue::new(attr::MESSAGING_CONSUMER_GROUP_NAME, str_value(group)),
+            ],
             state: Mutex::new(ConsumerState::default()),
         });
         bucket.push(slot.clone());
@@ -960,12 +985,13 @@ mod tests {
         let ledgers = ConsumerLedgers::default();
         let old = MessageKey::new("p-old", "orders", 1);
         let held = MessageKey::new("p-held", "orders", 1);
+        let orders: Arc<str> = "orders".into();
         ledgers
-            .slot(&old, "orders", Some("0"))
+            .slot(&old, &orders, Some("0"), &group)
             .state()
             .seen
             .insert(1);
-        let holder = ledgers.slot(&held, "orders", Some("0"));
+        let holder = ledgers.slot(&held, &orders, Some("0"), &group);
         // The first flush sees the slot used; idle from the second on.
         for _ in 0..EVICT_AFTER_FLUSHES {
             ledgers.flush(&rec, &group, &id);
@@ -979,7 +1005,7 @@ mod tests {
         // A slot in use is never idle.
         let active = MessageKey::new("p-active", "orders", 1);
         for _ in 0..EVICT_AFTER_FLUSHES + 5 {
-            drop(ledgers.slot(&active, "orders", None).state());
+            drop(ledgers.slot(&active, &orders, None, &group).state());
             ledgers.flush(&rec, &group, &id);
         }
         assert_eq!(ledgers.len(), 1);

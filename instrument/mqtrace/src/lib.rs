@@ -74,6 +74,17 @@
 //! producer.flush(); // one span: mqtrace.seqs = "1"
 //! ```
 //!
+//! ## Live signals
+//!
+//! Every consumer that records (full and ledger mode; off mode passes every call straight
+//! through) also checks the seqs where they arrive (SPEC §7), per (producer, stream,
+//! destination, partition), and counts through the app's OpenTelemetry `MeterProvider` (the
+//! global one, or [`ConsumerBuilder::meter_provider`]): `mqtrace.consumer.missing` (holes once
+//! the consumer is [`ConsumerBuilder::reorder_window`] seqs past them), `mqtrace.consumer.late`
+//! (counted holes that arrived after all), `mqtrace.consumer.redelivered` and
+//! `mqtrace.consumer.duplicates`, with the stream, destination and group as attributes. A hook
+//! ([`ConsumerBuilder::on_gap`]) names the seqs. See [`live`].
+//!
 //! ## Feature flags
 //!
 //! - `tracing` (default): `produce` and `deliver` spans become children of the app's current
@@ -82,6 +93,7 @@
 mod consumer;
 pub mod headers;
 mod ledger;
+pub mod live;
 mod message;
 mod mode;
 pub mod names;
@@ -91,6 +103,7 @@ mod span;
 
 pub use consumer::{Consumer, ConsumerBuilder, Delivery, DeliveryInfo, ParentMode};
 pub use ledger::{LEDGER_SPAN_PREFIX, flush_ledgers};
+pub use live::{DEFAULT_REORDER_WINDOW, Gap, GapKind};
 pub use message::{MessageKey, SettleOutcome, StoreOutcome};
 pub use mode::{DEFAULT_FLUSH_INTERVAL, ENV_MODE, HeaderForm, Mode, UnknownMode};
 pub use names::Stage;

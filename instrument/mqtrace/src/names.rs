@@ -1,9 +1,12 @@
-//! Span names, attribute keys and header names of the mqtrace contract (SPEC §2–3).
+//! Span names, attribute keys, header names and metric names of the mqtrace contract (SPEC §2–3,
+//! §7).
 //!
 //! They are defined once, in the dependency-free `mqtrace-vocab` crate that the analyzer
 //! reads them from too, so that the two sides cannot drift apart; this module re-exports them.
 
-pub use mqtrace_vocab::{REPORT_SCHEMA, SCOPE_NAME, Stage, TELEMETRY_SPAN_NAME, attr, header};
+pub use mqtrace_vocab::{
+    REPORT_SCHEMA, SCOPE_NAME, Stage, TELEMETRY_SPAN_NAME, attr, header, metric,
+};
 #[cfg(test)]
 mod tests {
     use super::*;

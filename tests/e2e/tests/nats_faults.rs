@@ -12,11 +12,12 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{self, DiscardPolicy, StorageType};
 use async_nats::jetstream::{self, Context as JetStream};
 use futures::StreamExt;
+use mqtrace::names::metric;
 use mqtrace::{Consumer, Mode, Producer};
 use mqtrace_nats::{SYSTEM, TracedDurable, TracedJetStream, TracedMessage};
 use std::collections::HashSet;
 use std::time::Duration;
-use support::{BROKER_TIMEOUT, Traces, expect, unique, verdicts};
+use support::{BROKER_TIMEOUT, Traces, count, expect, unique, verdicts};
 use tokio::time::timeout;
 
 const NATS_URL: &str = "127.0.0.1:4222";
@@ -69,9 +70,16 @@ fn producer(traces: &Traces, js: &JetStream, dedup: bool) -> TracedJetStream {
 }
 
 fn traced(traces: &Traces, group: &str) -> TracedDurable {
+    traced_with_window(traces, group, mqtrace::DEFAULT_REORDER_WINDOW)
+}
+
+/// [`traced`], counting its live signals with reorder window `window`.
+fn traced_with_window(traces: &Traces, group: &str, window: u64) -> TracedDurable {
     TracedDurable::new(
         Consumer::builder(SYSTEM, group)
             .tracer_provider(traces.provider())
+            .meter_provider(traces.meter_provider())
+            .reorder_window(window)
             .mode(traces.mode())
             .build(),
     )
@@ -165,7 +173,8 @@ async fn a_stream_capped_by_max_msgs_that_discards_old_loses_at_store(mode: Mode
     let stream = create_stream(&js, &subject, 5).await;
     let publisher = producer(&traces, &js, false);
     let shipping = durable(&js, &stream, "shipping", AckPolicy::Explicit).await;
-    let group = traced(&traces, "shipping");
+    // The live signals must see 4..=18 missing by the last delivery (23 − 18 = 5 > 4).
+    let group = traced_with_window(&traces, "shipping", 4);
 
     // The consumer keeps up with 1..=3, then falls behind while 4..=23 arrive: every
     // publish gets its PubAck, but the stream keeps only the last five.
@@ -183,10 +192,25 @@ async fn a_stream_capped_by_max_msgs_that_discards_old_loses_at_store(mode: Mode
     ack_all(rest).await;
     js.delete_stream(&stream).await.expect("delete_stream");
 
+    // SPEC §7: the consumer counted the holes as they appeared, and nothing else (each
+    // message was delivered once).
+    let live = traces.live(&subject);
     let report = traces.analyze();
+    let dropped = 4..=18u64;
     assert_eq!(
         verdicts(&report),
-        expect("lost/store", &subject, Some("shipping"), 4..=18)
+        expect("lost/store", &subject, Some("shipping"), dropped.clone())
+    );
+    assert_eq!(
+        live.get(metric::CONSUMER_MISSING).copied(),
+        Some(count(&report, "lost/store")),
+        "live missing = the analyzer's lost/store: {live:?}"
+    );
+    assert_eq!(count(&report, "lost/store"), dropped.count() as u64);
+    assert_eq!(
+        live.len(),
+        1,
+        "no late, redelivered or duplicate count: {live:?}"
     );
 }
 

@@ -83,13 +83,29 @@ fn round_trip(protocol: OtlpProtocol, endpoint: &str, name: &str) {
         .build()
         .expect("OTLP pipeline");
     send_through(&telemetry, &format!("e2e-{name}"));
+    let instance = telemetry.instance().to_owned();
     let stats = telemetry.shutdown().expect("export to Phoenix");
     let expected = MESSAGES * 4;
     assert_eq!((stats.exported as usize, stats.dropped()), (expected, 0));
 
-    // The app's spans plus the final telemetry report.
-    let spans = fetch_spans(&env("MQTRACE_PHOENIX_HTTP"), &project, expected + 1);
-    assert_eq!(spans.len(), expected + 1, "spans in Phoenix: {spans:#?}");
+    // The app's spans plus at least three telemetry reports: at start, with the batch (the
+    // heartbeat) and the final one.
+    let spans = fetch_spans(&env("MQTRACE_PHOENIX_HTTP"), &project, expected + 3);
+    let reports = spans
+        .iter()
+        .filter(|s| attribute(s, "mqtrace.stage").is_none())
+        .count();
+    assert_eq!(
+        spans.len() - reports,
+        expected,
+        "spans in Phoenix: {spans:#?}"
+    );
+    assert!(reports >= 3, "telemetry reports in Phoenix: {spans:#?}");
+    let finals = spans
+        .iter()
+        .filter(|s| attribute(s, "mqtrace.telemetry.final").and_then(Value::as_bool) == Some(true))
+        .count();
+    assert_eq!(finals, 1, "one final report");
     let mut seen: HashMap<String, Vec<i64>> = HashMap::new();
     // (stage, seq) -> (span id, parent id), to check the parent chain survived the backend.
     let mut ids: HashMap<(String, i64), (String, String)> = HashMap::new();
@@ -98,6 +114,10 @@ fn round_trip(protocol: OtlpProtocol, endpoint: &str, name: &str) {
             assert_eq!(span["name"], "mqtrace telemetry");
             let dropped = attribute(span, "mqtrace.telemetry.dropped_spans").and_then(as_i64);
             assert_eq!(dropped, Some(0));
+            assert_eq!(
+                attribute(span, "mqtrace.telemetry.instance").and_then(Value::as_str),
+                Some(instance.as_str())
+            );
             continue;
         };
         let seq = attribute(span, "mqtrace.seq")

@@ -11,10 +11,11 @@ use futures::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use mqtrace::names::metric;
 use mqtrace::{Consumer, Mode, Producer};
 use mqtrace_lapin::{SYSTEM, TracedConsumer, TracedDelivery, TracedPublisher, TracedQueue};
 use std::collections::{BTreeSet, HashSet};
-use support::{BROKER_TIMEOUT, Traces, expect, unique, verdicts};
+use support::{BROKER_TIMEOUT, Traces, count, expect, unique, verdicts};
 use tokio::time::timeout;
 
 const AMQP_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
@@ -98,10 +99,17 @@ fn producer(traces: &Traces, id: &str) -> Producer {
 }
 
 fn queue(traces: &Traces, name: &str) -> TracedQueue {
+    queue_with_window(traces, name, mqtrace::DEFAULT_REORDER_WINDOW)
+}
+
+/// [`queue`], counting its live signals with reorder window `window`.
+fn queue_with_window(traces: &Traces, name: &str, window: u64) -> TracedQueue {
     TracedQueue::new(
         name,
         Consumer::builder(SYSTEM, name)
             .tracer_provider(traces.provider())
+            .meter_provider(traces.meter_provider())
+            .reorder_window(window)
             .mode(traces.mode())
             .build(),
     )
@@ -250,7 +258,8 @@ async fn a_capped_queue_that_drops_its_head_loses_at_store(mode: Mode) {
     )
     .await;
     let publisher = TracedPublisher::new(channel.clone(), producer(&traces, "orders-api"));
-    let shipping = queue(&traces, &q);
+    // The live signals must see 4..=18 missing by the last delivery (23 − 18 = 5 > 4).
+    let shipping = queue_with_window(&traces, &q, 4);
     let get = |queue: TracedQueue, channel: Channel| async move {
         let mut got = Vec::new();
         while let Some(d) = queue
@@ -283,10 +292,25 @@ async fn a_capped_queue_that_drops_its_head_loses_at_store(mode: Mode) {
     }
     delete_queues(&channel, &[&q]).await;
 
+    // SPEC §7: the consumer counted the holes as they appeared, and nothing else (each
+    // message was delivered once).
+    let live = traces.live(&q);
     let report = traces.analyze();
+    let dropped = 4..=18u64;
     assert_eq!(
         verdicts(&report),
-        expect("lost/store", &q, Some(&q), 4..=18)
+        expect("lost/store", &q, Some(&q), dropped.clone())
+    );
+    assert_eq!(
+        live.get(metric::CONSUMER_MISSING).copied(),
+        Some(count(&report, "lost/store")),
+        "live missing = the analyzer's lost/store: {live:?}"
+    );
+    assert_eq!(count(&report, "lost/store"), dropped.count() as u64);
+    assert_eq!(
+        live.len(),
+        1,
+        "no late, redelivered or duplicate count: {live:?}"
     );
 }
 

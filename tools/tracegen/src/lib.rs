@@ -176,6 +176,7 @@ impl Traces {
             let value = match v {
                 Val::S(s) => format!(r#"{{"stringValue":{}}}"#, json(s)),
                 Val::I(n) => format!(r#"{{"intValue":"{n}"}}"#),
+                Val::B(b) => format!(r#"{{"boolValue":{b}}}"#),
             };
             let _ = write!(self.out, r#"{{"key":{},"value":{value}}}"#, json(k));
         }
@@ -272,6 +273,25 @@ impl Traces {
         self.span(&trace, &format!("ack {dest}"), 3, host, &a);
     }
 
+    /// An exporter's telemetry report (a `mqtrace telemetry` span, as mqtrace-export writes
+    /// one at start, with every export and at shutdown): `instance` is the pipeline's id,
+    /// `dropped` its cumulative drop count, `is_final` true on the shutdown report. Its end
+    /// is the report's (export) time.
+    pub fn telemetry(&mut self, instance: &str, dropped: i64, is_final: bool, host: Host) {
+        let trace = format!("{:032x}", 0x7e1e_u128 << 64 | u128::from(self.span_ids));
+        self.span(
+            &trace,
+            mqtrace_vocab::TELEMETRY_SPAN_NAME,
+            1,
+            host,
+            &[
+                (attr::TELEMETRY_DROPPED, Val::I(dropped)),
+                (attr::TELEMETRY_FINAL, Val::B(is_final)),
+                (attr::TELEMETRY_INSTANCE, Val::S(instance)),
+            ],
+        );
+    }
+
     /// A span that has nothing to do with messaging.
     pub fn unrelated(&mut self, host: Host) {
         let trace = format!("{:032x}", 0xabcdef_u128 + u128::from(self.span_ids));
@@ -298,6 +318,7 @@ impl Traces {
 enum Val<'a> {
     S(&'a str),
     I(i64),
+    B(bool),
 }
 
 fn json(s: &str) -> String {

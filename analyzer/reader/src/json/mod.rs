@@ -172,6 +172,36 @@ mod tests {
         assert_same(&fast, &slow);
     }
 
+    /// Telemetry reports naming their instance (one per export, the last one final) are read
+    /// alike by both readers: per instance, when it last reported and whether it shut down.
+    #[test]
+    fn both_readers_track_telemetry_instances_alike() {
+        let mut t = Traces::new();
+        t.telemetry("a", 0, false, Host::PRODUCER);
+        t.healthy(&Msg::new("p1", "orders", 1), "0/1", &["shipping"]);
+        t.telemetry("a", 0, false, Host::PRODUCER);
+        t.telemetry("b", 2, false, Host::CONSUMER);
+        t.telemetry("a", 0, true, Host::PRODUCER);
+        let text = t.finish();
+        let (fast, slow) = both(&text);
+        assert_same(&fast, &slow);
+        let sink = read_lines(text.as_bytes(), Readers::Fast);
+        let health = &sink.stats.telemetry;
+        assert_eq!((health.reports, health.final_reports), (4, 1));
+        assert_eq!(health.instances(), 2);
+        let stopped = health.stopped_instances();
+        assert_eq!(stopped.len(), 1);
+        assert_eq!((stopped[0].instance.as_str(), stopped[0].reports), ("b", 1));
+        assert!(stopped[0].last_report_unix_nano > 0);
+        assert!(health.incomplete());
+        // An instance id of another type cannot be tracked: counted, and incomplete.
+        let odd = text.replacen(r#"{"stringValue":"a"}"#, r#"{"intValue":"7"}"#, 1);
+        let (fast, slow) = both(&odd);
+        assert_same(&fast, &slow);
+        let sink = read_lines(odd.as_bytes(), Readers::SerdeOnly);
+        assert_eq!(sink.stats.telemetry.untracked_reports, 1);
+    }
+
     const GOOD: &str = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","name":"send orders","startTimeUnixNano":"1","endTimeUnixNano":"2","attributes":[{"key":"mqtrace.stage","value":{"stringValue":"produce"}},{"key":"mqtrace.producer.id","value":{"stringValue":"p"}},{"key":"mqtrace.stream","value":{"stringValue":"orders"}},{"key":"mqtrace.seq","value":{"intValue":"1"}}]}]}]}]}"#;
 
     /// `GOOD` with `from` replaced by `to`.

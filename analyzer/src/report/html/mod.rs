@@ -69,7 +69,7 @@ pub enum HtmlError {
 
 /// Style classes per kind, by [`kind_index`] (static, so no report data reaches a class).
 const KIND_CLASSES: [&str; finding::KEYS.len()] =
-    ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8"];
+    ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"];
 
 /// The place of a finding's `kind/stage` in [`finding::KEYS`].
 fn kind_index(f: &Finding) -> usize {
@@ -167,6 +167,12 @@ struct Page<'a> {
     histograms_note: Option<String>,
     table: table::Table,
     legend: Vec<(String, &'static str)>,
+    /// An exporter's telemetry stopped without its final report.
+    incomplete: bool,
+    /// Those exporters: instance id and last report time.
+    stopped: Vec<(String, String)>,
+    /// Reports from instances that could not be tracked.
+    untracked: u64,
 }
 
 /// Renders `report` as one HTML page.
@@ -275,6 +281,15 @@ pub fn render_html(report: &Report, options: &HtmlOptions) -> Result<String, Htm
         histograms_note,
         table: table::Table::new(&report.findings, options.trace_url.as_deref())?,
         legend,
+        incomplete: s.telemetry.incomplete(),
+        stopped: s
+            .telemetry
+            .stopped_instances()
+            .into_iter()
+            .take(100)
+            .map(|i| (i.instance, time_text(i.last_report_unix_nano)))
+            .collect(),
+        untracked: s.telemetry.untracked_reports,
     };
     Ok(page.render()?)
 }

@@ -1,12 +1,15 @@
-//! What the broker fault tests share: trace files of their own, the analyzer's verdicts as
-//! an exact set, and unique names for the broker objects each test creates.
+//! What the broker fault tests share: trace files of their own, the consumers' live counters
+//! read back through an in-memory metrics exporter, the analyzer's verdicts as an exact set,
+//! and unique names for the broker objects each test creates.
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 use mqtrace_analyzer::{Options, Report, analyze, input};
 use mqtrace_export::{Overflow, Telemetry};
+use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+use opentelemetry_sdk::metrics::{InMemoryMetricExporter, SdkMeterProvider};
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -17,6 +20,7 @@ pub type Verdict = (String, String, Option<String>, u64);
 pub struct Traces {
     dir: tempfile::TempDir,
     telemetry: Telemetry,
+    metrics: InMemoryMetricExporter,
     mode: mqtrace::Mode,
 }
 
@@ -29,8 +33,10 @@ impl Traces {
     /// [`Self::new`], for producers and consumers recording in `mode`.
     pub fn in_mode(service: &str, mode: mqtrace::Mode) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        let metrics = InMemoryMetricExporter::default();
         let telemetry = Telemetry::builder()
             .file(dir.path())
+            .metric_exporter(metrics.clone())
             .service_name(service)
             .overflow(Overflow::Block)
             .build()
@@ -38,6 +44,7 @@ impl Traces {
         Self {
             dir,
             telemetry,
+            metrics,
             mode,
         }
     }
@@ -50,6 +57,44 @@ impl Traces {
     /// The provider the adapters record through.
     pub fn provider(&self) -> &SdkTracerProvider {
         self.telemetry.provider()
+    }
+
+    /// The provider the consumers count their live signals through (SPEC §7).
+    pub fn meter_provider(&self) -> &SdkMeterProvider {
+        self.telemetry
+            .meter_provider()
+            .expect("the in-memory metric exporter")
+    }
+
+    /// The live counters as they stand now (cumulative), each summed over its attribute
+    /// sets; only sets whose `messaging.destination.name` is `destination`. A counter nothing
+    /// added to is absent (0).
+    pub fn live(&self, destination: &str) -> BTreeMap<String, u64> {
+        self.telemetry.flush().expect("flush");
+        let exported = self
+            .metrics
+            .get_finished_metrics()
+            .expect("in-memory metrics");
+        let mut out = BTreeMap::new();
+        // Cumulative temporality: the last collection holds every count so far.
+        let Some(last) = exported.last() else {
+            return out;
+        };
+        for m in last.scope_metrics().flat_map(|s| s.metrics()) {
+            let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() else {
+                panic!("{} is not a u64 counter", m.name());
+            };
+            for p in sum.data_points() {
+                let here = p.attributes().any(|kv| {
+                    kv.key.as_str() == mqtrace::names::attr::MESSAGING_DESTINATION_NAME
+                        && kv.value.as_str() == destination
+                });
+                if here {
+                    *out.entry(m.name().to_owned()).or_default() += p.value();
+                }
+            }
+        }
+        out
     }
 
     /// Flushes, analyzes the files with the default grace, and checks the telemetry is whole.
@@ -75,6 +120,11 @@ impl Traces {
         );
         (report, bytes)
     }
+}
+
+/// How many findings of `key` (`kind/stage`) the report holds.
+pub fn count(report: &Report, key: &str) -> u64 {
+    report.findings.iter().filter(|f| f.key() == key).count() as u64
 }
 
 /// The report's findings as an exact set.
