@@ -219,10 +219,11 @@ pub struct Report {
 }
 
 impl Report {
-    /// Any loss, duplicate or unobserved seq, or an exporter whose telemetry stopped without
-    /// its final report (the report cannot vouch for what it did not export).
+    /// Any loss, duplicate or unobserved seq: SPEC §5's exit status 1. (Telemetry that
+    /// stopped without its final report changes no exit status by itself: every report format
+    /// says it, and no loss then names a stage as certain.)
     pub fn has_problems(&self) -> bool {
-        self.findings.iter().any(Finding::is_problem) || self.summary.telemetry.incomplete()
+        self.findings.iter().any(Finding::is_problem)
     }
 
     /// Assembles the report from the collected findings and the input's counts.
