@@ -9,6 +9,7 @@ use mqtrace_analyzer::report::html::{HtmlOptions, TABLE_MAX, render_html};
 use mqtrace_analyzer::{Options, Report, analyze, input};
 use mqtrace_examples::demo;
 use mqtrace_tracegen::{Host, Msg, Traces, cases};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -84,10 +85,12 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        // Its own process group, so that the browser it starts can be ended with it.
         let driver = Command::new(&driver_path)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("start chromedriver");
         let mut browser = Browser {
@@ -240,9 +243,24 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Ends the session: WebDriver closes the browser and its helper processes.
+    async fn finish(mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = client.close().await;
+        }
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
-        // The session dies with its driver.
+        // After a failed assertion the session was not closed: end the driver's whole process
+        // group (chromium and its helpers too), not the driver alone, or browsers pile up.
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -389,6 +407,7 @@ async fn every_kind_renders_filters_and_keeps_hostile_names_as_text() {
         .await;
     let shot = browser.screenshot("every-kind").await;
     eprintln!("screenshot: {}", shot.display());
+    browser.finish().await;
 }
 
 /// The console check itself: a page whose script throws is caught, so a clean log above
@@ -408,6 +427,7 @@ async fn the_console_check_sees_a_script_error() {
         errors.iter().any(|e| e.contains("on purpose")),
         "{errors:?}"
     );
+    browser.finish().await;
 }
 
 /// The README's demo on the Kafka mock cluster: the page's totals are the faults it injected.
@@ -437,6 +457,7 @@ async fn the_demo_report_shows_the_injected_faults() {
     let errors = browser.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:?}");
     browser.screenshot("demo").await;
+    browser.finish().await;
 }
 
 /// More findings than the table holds: the page opens, says it capped the table, aggregates
@@ -489,6 +510,7 @@ async fn a_hundred_thousand_findings_stay_usable() {
     let errors = browser.console_errors().await;
     assert!(errors.is_empty(), "console errors: {errors:?}");
     browser.screenshot("hundred-thousand").await;
+    browser.finish().await;
     eprintln!(
         "100,010 findings: page {:.1} MB, opened in {:.2} s, filtered in {:.2} s",
         size as f64 / 1e6,
