@@ -38,10 +38,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::rabbit::{AMQP_URI, connect};
 use support::{BROKER_TIMEOUT, expect, unique, verdicts};
 use tokio::time::timeout;
 
-const AMQP_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 const REDIS_URL: &str = "redis://127.0.0.1:6379/";
 const PG_PARAMS: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
 const PRODUCER: &str = "orders-api";
@@ -348,19 +348,6 @@ where
 
 // ---------------------------------------------------------------------------------------
 // The parent: broker set-up, the two consumer processes, ground truth, the analyzer.
-
-async fn connect() -> Connection {
-    match timeout(
-        BROKER_TIMEOUT,
-        Connection::connect(AMQP_URI, ConnectionProperties::default()),
-    )
-    .await
-    {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => panic!("RabbitMQ at {AMQP_URI}: {e} (start it with scripts/services)"),
-        Err(_) => panic!("RabbitMQ at {AMQP_URI} did not answer (start it with scripts/services)"),
-    }
-}
 
 /// Publishes seqs 1..=LAST_SEQ to `queue`, RETRIED_SEQ twice (its first confirm given up on,
 /// as after a lost confirm: the broker stores both).

@@ -16,7 +16,7 @@ mod support;
 use futures::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel, Connection};
 use mqtrace::{Consumer, Mode, Producer};
 use mqtrace_analyzer::report::render_table;
 use mqtrace_analyzer::{Evidence, Finding, Kind, Options, Report, Where, analyze, input};
@@ -29,10 +29,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::rabbit::{confirming_channel, connect};
 use support::{BROKER_TIMEOUT, unique};
 use tokio::time::timeout;
 
-const AMQP_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 /// What every child line starts with (libtest prints its own lines around them).
 const TAG: &str = "killed-child:";
 /// Messages the parent publishes before the consumer starts.
@@ -45,28 +45,6 @@ const AFTER: u64 = 5;
 /// The producer sends this many awaiting each confirm, then `UNCONFIRMED` without.
 const CONFIRMED: u64 = 5;
 const UNCONFIRMED: u64 = 3;
-
-async fn connect() -> Connection {
-    match timeout(
-        BROKER_TIMEOUT,
-        Connection::connect(AMQP_URI, ConnectionProperties::default()),
-    )
-    .await
-    {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => panic!("RabbitMQ at {AMQP_URI}: {e} (start it with scripts/services)"),
-        Err(_) => panic!("RabbitMQ at {AMQP_URI} did not answer (start it with scripts/services)"),
-    }
-}
-
-async fn confirming_channel(conn: &Connection) -> Channel {
-    let channel = conn.create_channel().await.expect("channel");
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm_select");
-    channel
-}
 
 async fn declare_queue(channel: &Channel, name: &str) {
     let mut args = FieldTable::default();

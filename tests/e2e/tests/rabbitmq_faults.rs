@@ -10,37 +10,14 @@ mod support;
 use futures::StreamExt;
 use lapin::options::*;
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, ExchangeKind};
 use mqtrace::names::metric;
 use mqtrace::{Consumer, Mode, Producer};
 use mqtrace_lapin::{SYSTEM, TracedConsumer, TracedDelivery, TracedPublisher, TracedQueue};
 use std::collections::{BTreeSet, HashSet};
+use support::rabbit::{confirming_channel, connect};
 use support::{BROKER_TIMEOUT, Traces, count, expect, unique, verdicts};
 use tokio::time::timeout;
-
-const AMQP_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
-
-async fn connect() -> Connection {
-    match timeout(
-        BROKER_TIMEOUT,
-        Connection::connect(AMQP_URI, ConnectionProperties::default()),
-    )
-    .await
-    {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => panic!("RabbitMQ at {AMQP_URI}: {e} (start it with scripts/services)"),
-        Err(_) => panic!("RabbitMQ at {AMQP_URI} did not answer (start it with scripts/services)"),
-    }
-}
-
-async fn confirming_channel(conn: &Connection) -> Channel {
-    let channel = conn.create_channel().await.expect("channel");
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirm_select");
-    channel
-}
 
 /// Declares a queue that the broker removes a minute after its last use, should the test
 /// die before deleting it; `extra` adds arguments (e.g. a length cap).

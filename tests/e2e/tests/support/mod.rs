@@ -210,3 +210,40 @@ macro_rules! in_both_modes {
 }
 #[allow(unused_imports)]
 pub(crate) use in_both_modes;
+
+/// RabbitMQ on loopback, as `scripts/services` brings it up.
+pub mod rabbit {
+    use super::BROKER_TIMEOUT;
+    use lapin::options::ConfirmSelectOptions;
+    use lapin::{Channel, Connection, ConnectionProperties};
+    use tokio::time::timeout;
+
+    /// The broker's address (guest/guest, default vhost).
+    pub const AMQP_URI: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+    /// A connection, or a panic that says how to start the broker.
+    pub async fn connect() -> Connection {
+        match timeout(
+            BROKER_TIMEOUT,
+            Connection::connect(AMQP_URI, ConnectionProperties::default()),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => panic!("RabbitMQ at {AMQP_URI}: {e} (start it with scripts/services)"),
+            Err(_) => {
+                panic!("RabbitMQ at {AMQP_URI} did not answer (start it with scripts/services)")
+            }
+        }
+    }
+
+    /// A channel with publisher confirms on.
+    pub async fn confirming_channel(conn: &Connection) -> Channel {
+        let channel = conn.create_channel().await.expect("channel");
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirm_select");
+        channel
+    }
+}
