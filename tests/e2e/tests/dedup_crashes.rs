@@ -33,11 +33,11 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
 use std::future::Future;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::child::{Next, Tagged};
 use support::rabbit::{AMQP_URI, connect};
 use support::{BROKER_TIMEOUT, expect, unique, verdicts};
 use tokio::time::timeout;
@@ -420,30 +420,16 @@ fn run_child(vars: &[(&str, String)], crash: Option<Point>, count: usize) -> Chi
     }
     let mut child = cmd.spawn().expect("consumer process");
     let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = Tagged::new(stdout, TAG, Duration::from_secs(60));
     let mut run = ChildRun::default();
-    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = match rx.recv_timeout(left) {
-            Ok(line) => line,
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
+        let said = match lines.next() {
+            Next::Said(said) => said,
+            Next::Ended => break,
+            Next::TimedOut => {
                 let _ = child.kill();
                 panic!("consumer process: no end after 60 s; so far {run:?}");
             }
-        };
-        // libtest's own `test child_consumer ... ` may start the same line.
-        let Some(said) = line.find(TAG).map(|at| &line[at + TAG.len()..]) else {
-            continue;
         };
         let words: Vec<&str> = said.split_whitespace().collect();
         match words.as_slice() {
@@ -458,7 +444,7 @@ fn run_child(vars: &[(&str, String)], crash: Option<Point>, count: usize) -> Chi
                 seq.parse().expect("seq"),
                 ms.parse().expect("ms"),
             )),
-            _ => panic!("consumer process said {line:?}"),
+            _ => panic!("consumer process said {said:?}"),
         }
     }
     let status = child.wait().expect("wait");

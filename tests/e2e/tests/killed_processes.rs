@@ -24,11 +24,11 @@ use mqtrace_export::{Overflow, Telemetry};
 use mqtrace_lapin::{SYSTEM, TracedConsumer, TracedPublisher, TracedQueue};
 use std::collections::BTreeSet;
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::child::{Next, Tagged};
 use support::rabbit::{confirming_channel, connect};
 use support::{BROKER_TIMEOUT, unique};
 use tokio::time::timeout;
@@ -253,33 +253,19 @@ fn run_child(role: &str, vars: &[(&str, String)]) -> Said {
     }
     let mut child: Child = cmd.spawn().expect("child process");
     let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = Tagged::new(stdout, TAG, Duration::from_secs(60));
     let mut said = Said::default();
-    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = match rx.recv_timeout(left) {
-            Ok(line) => line,
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
+        let rest = match lines.next() {
+            Next::Said(rest) => rest,
+            Next::Ended => {
                 let status = child.wait().expect("wait");
                 panic!("the {role} process ended before its kill ({status}): {said:?}");
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
+            Next::TimedOut => {
                 let _ = child.kill();
                 panic!("the {role} process: no kill point after 60 s; so far {said:?}");
             }
-        };
-        // libtest may have written `test child_process ... ` before the first line.
-        let Some(rest) = line.find(TAG).map(|at| &line[at + TAG.len()..]) else {
-            continue;
         };
         let words: Vec<&str> = rest.split_whitespace().collect();
         let seq = |w: &str| w.parse::<u64>().expect("seq");
@@ -302,7 +288,7 @@ fn run_child(role: &str, vars: &[(&str, String)]) -> Said {
                 child.kill().expect("SIGKILL");
                 break;
             }
-            _ => panic!("the {role} process said {line:?}"),
+            _ => panic!("the {role} process said {rest:?}"),
         }
     }
     let status = child.wait().expect("wait");

@@ -247,3 +247,65 @@ pub mod rabbit {
         channel
     }
 }
+
+/// The parent's side of a test that runs itself as a child process and reads what it says.
+pub mod child {
+    use std::io::{BufRead, BufReader};
+    use std::process::ChildStdout;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    /// What the child said next.
+    pub enum Next {
+        /// A line with the tag: what follows the tag.
+        Said(String),
+        /// Its standard output closed (it ended, or was killed).
+        Ended,
+        /// The deadline passed first.
+        TimedOut,
+    }
+
+    /// The lines a child writes to standard output that carry `tag` (libtest's own output
+    /// may share a line), read on a thread so that the parent waits with a deadline.
+    pub struct Tagged {
+        lines: mpsc::Receiver<String>,
+        tag: &'static str,
+        deadline: Instant,
+    }
+
+    impl Tagged {
+        /// Reads `stdout` until it closes; [`Tagged::next`] gives up `within` from now.
+        pub fn new(stdout: ChildStdout, tag: &'static str, within: Duration) -> Tagged {
+            let (tx, lines) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            Tagged {
+                lines,
+                tag,
+                deadline: Instant::now() + within,
+            }
+        }
+
+        /// The next tagged line, or why there is none.
+        pub fn next(&self) -> Next {
+            loop {
+                let left = self.deadline.saturating_duration_since(Instant::now());
+                match self.lines.recv_timeout(left) {
+                    Ok(line) => {
+                        if let Some(at) = line.find(self.tag) {
+                            return Next::Said(line[at + self.tag.len()..].to_owned());
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return Next::Ended,
+                    Err(mpsc::RecvTimeoutError::Timeout) => return Next::TimedOut,
+                }
+            }
+        }
+    }
+}
