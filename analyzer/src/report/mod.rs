@@ -87,6 +87,14 @@ impl Finding {
         }
     }
 
+    /// The place of its `kind/stage` in [`finding::KEYS`] (and [`FINDING_KEYS`]).
+    pub fn key_index(&self) -> usize {
+        finding::KEYS
+            .iter()
+            .position(|(k, s)| *k == self.kind && *s == self.stage)
+            .unwrap_or(0)
+    }
+
     /// `kind/stage`, or `kind` where there is no stage.
     pub fn key(&self) -> String {
         finding::key(self.kind, self.stage)
@@ -283,6 +291,22 @@ impl Report {
         })
     }
 
+    /// Findings per (producer id, stream, group: none for message-level findings), counted
+    /// per key in the order of [`FINDING_KEYS`].
+    pub fn counts_by_stream_and_group(&self) -> BTreeMap<(&str, &str, Option<&str>), Vec<u64>> {
+        let mut out: BTreeMap<_, Vec<u64>> = BTreeMap::new();
+        for f in &self.findings {
+            let key = (
+                f.producer_id.as_str(),
+                f.stream.as_str(),
+                f.consumer_group.as_deref(),
+            );
+            out.entry(key)
+                .or_insert_with(|| vec![0; FINDING_KEYS.len()])[f.key_index()] += 1;
+        }
+        out
+    }
+
     /// Keeps the findings `keep` accepts, and counts again.
     pub fn retain_findings(&mut self, keep: impl FnMut(&Finding) -> bool) {
         self.findings.retain(keep);
@@ -415,23 +439,22 @@ fn latency_from_frame(
                 .and_then(|c| streams.get(c as usize))
                 .cloned()
                 .unwrap_or_default();
+            let (total, below_zero) = (
+                count.get(i).unwrap_or(0),
+                negative.as_ref().and_then(|n| n.get(i)).unwrap_or(0),
+            );
             Latency {
                 hop: hop.get(i).unwrap_or_default().to_owned(),
                 producer_id,
                 stream,
                 consumer_group: name(groups, group.get(i)),
-                count: count.get(i).unwrap_or(0),
+                count: total,
                 p50_ms: p50.get(i).unwrap_or(0.0),
                 p90_ms: p90.get(i).unwrap_or(0.0),
                 p99_ms: p99.get(i).unwrap_or(0.0),
                 max_ms: max.get(i).unwrap_or(0.0),
-                histogram: histogram(
-                    count.get(i).unwrap_or(0),
-                    negative.as_ref().and_then(|n| n.get(i)).unwrap_or(0),
-                    &at_least,
-                    i,
-                ),
-                negative: negative.as_ref().and_then(|n| n.get(i)).unwrap_or(0),
+                histogram: histogram(total, below_zero, &at_least, i),
+                negative: below_zero,
             }
         })
         .collect();

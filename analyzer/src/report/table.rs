@@ -1,6 +1,5 @@
 //! The report as text for a terminal: summary by kind, by stream and group, then findings.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::text::printable;
@@ -90,18 +89,8 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
     }
 
     out.push_str("\nfindings by kind\n");
-    // The contract's keys, then any other the report counts (`lost` without a stage, when
-    // an exporter's telemetry stopped).
-    let keys: Vec<&String> = FINDING_KEYS
-        .iter()
-        .chain(
-            report
-                .summary
-                .findings
-                .keys()
-                .filter(|k| !FINDING_KEYS.contains(k)),
-        )
-        .collect();
+    // Every key the analyzer reports (`lost` without a stage included: see `finding::KEYS`).
+    let keys: Vec<&String> = FINDING_KEYS.iter().collect();
     let rows: Vec<Vec<String>> = keys
         .iter()
         .map(|&k| {
@@ -119,15 +108,7 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
         .collect();
     table(&mut out, &["kind", "count"], &rows);
 
-    let mut by_group: BTreeMap<(String, String, String), BTreeMap<String, u64>> = BTreeMap::new();
-    for f in &report.findings {
-        let group = f.consumer_group.clone().unwrap_or_else(|| "-".to_owned());
-        *by_group
-            .entry((f.producer_id.clone(), f.stream.clone(), group))
-            .or_default()
-            .entry(f.key())
-            .or_default() += 1;
-    }
+    let by_group = report.counts_by_stream_and_group();
     if !by_group.is_empty() {
         out.push_str("\nby stream and group\n");
         let mut header = vec!["producer", "stream", "group"];
@@ -135,11 +116,8 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
         let rows: Vec<Vec<String>> = by_group
             .into_iter()
             .map(|((p, s, g), counts)| {
-                let mut row = vec![p, s, g];
-                row.extend(
-                    keys.iter()
-                        .map(|&k| counts.get(k).copied().unwrap_or(0).to_string()),
-                );
+                let mut row = vec![p.to_owned(), s.to_owned(), g.unwrap_or("-").to_owned()];
+                row.extend(counts.iter().map(u64::to_string));
                 row
             })
             .collect();

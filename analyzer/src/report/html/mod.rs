@@ -15,7 +15,6 @@ mod timeline;
 
 use askama::Template;
 use mqtrace_vocab::finding;
-use std::collections::BTreeMap;
 
 use super::{FINDING_KEYS, Finding, Report, WindowEnd};
 pub use table::{FIRST_PAGE, TABLE_MAX};
@@ -67,16 +66,14 @@ pub enum HtmlError {
     Json(#[from] serde_json::Error),
 }
 
-/// Style classes per kind, by [`kind_index`] (static, so no report data reaches a class).
+/// Style classes per kind, by [`Finding::key_index`] (static, so no report data reaches a
+/// class).
 const KIND_CLASSES: [&str; finding::KEYS.len()] =
     ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8", "k9"];
 
 /// The place of a finding's `kind/stage` in [`finding::KEYS`].
 fn kind_index(f: &Finding) -> usize {
-    finding::KEYS
-        .iter()
-        .position(|(k, s)| *k == f.kind && *s == f.stage)
-        .unwrap_or(0)
+    f.key_index()
 }
 
 fn kind_class(index: usize) -> &'static str {
@@ -193,19 +190,13 @@ pub fn render_html(report: &Report, options: &HtmlOptions) -> Result<String, Htm
         .collect();
     let problems = report.findings.iter().filter(|f| f.is_problem()).count() as u64;
 
-    let mut by_group: BTreeMap<(&str, &str, &str), Vec<u64>> = BTreeMap::new();
-    for f in &report.findings {
-        let group = f.consumer_group.as_deref().unwrap_or("–");
-        by_group
-            .entry((&f.producer_id, &f.stream, group))
-            .or_insert_with(|| vec![0; FINDING_KEYS.len()])[kind_index(f)] += 1;
-    }
-    let groups = by_group
+    let groups = report
+        .counts_by_stream_and_group()
         .into_iter()
         .map(|((p, st, g), counts)| GroupRow {
             producer: p.to_owned(),
             stream: st.to_owned(),
-            group: g.to_owned(),
+            group: g.unwrap_or("–").to_owned(),
             counts: counts
                 .into_iter()
                 .map(|n| (n, if n == 0 { "num zero" } else { "num" }))

@@ -4,6 +4,7 @@ use super::*;
 use crate::findings::Evidence;
 use crate::report::{InputSection, Latency, Summary, Window};
 use mqtrace_vocab::finding::{Kind, Where};
+use std::collections::BTreeMap;
 
 const HOSTILE: &str = "</script><script>alert(1)</script><img src=x onerror=alert(2)>\"'&";
 
