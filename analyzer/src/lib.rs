@@ -39,11 +39,14 @@ pub mod input;
 mod keys;
 pub mod report;
 mod select;
+mod semconv;
 
 pub use error::AnalyzeError;
 pub use findings::{Evidence, LATENCY_EDGES_MS, MAX_EXPANDED_GAP, Passed, Stopped};
+pub use mqtrace_vocab::finding::Basis;
 pub use mqtrace_vocab::finding::{Kind, Where};
 pub use report::{Finding, Latency, Report};
+pub use semconv::SemEvidence;
 
 use polars::prelude::*;
 use std::time::Duration;
@@ -93,13 +96,15 @@ pub fn analyze(
     let started = std::time::Instant::now();
     let loaded = input::load(files, progress)?;
     let read = started.elapsed();
-    let input = loaded.read;
+    let mut input = loaded.read;
+    let semconv_spans = std::mem::take(&mut input.semconv);
+    let numbered_sends = std::mem::take(&mut input.numbered_sends);
     let (streams, groups, partitions) = (input.streams, input.groups, input.partitions);
     let selection = select::Selection {
         streams: &options.streams,
         groups: &options.groups,
     };
-    let spans = selection.spans(loaded.frame.lazy(), &streams);
+    let spans = selection.spans(loaded.frame.clone().lazy(), &streams);
     let (covered, clean) = input::covered(&loaded.clean, &|s| {
         streams
             .get(s as usize)
@@ -110,6 +115,21 @@ pub fn analyze(
         window_end_ns: window.end_unix_nano,
         grace_ns: i64::try_from(options.grace.as_nanos()).unwrap_or(i64::MAX),
     };
+    let numbered = semconv::numbered(&semconv_spans, numbered_sends, &loaded.frame, &streams)?;
+    let mut judged = semconv::judge(
+        &semconv_spans,
+        &numbered,
+        passing.window_end_ns,
+        passing.grace_ns,
+    );
+    drop(semconv_spans);
+    judged
+        .findings
+        .retain(|f| selection.keeps_stream(&(f.producer_id.clone(), f.stream.clone())));
+    judged
+        .streams
+        .retain(|s| selection.keeps_stream(s) && !streams.contains(s));
+    let semconv_streams = judged.streams.len() as u64;
     let mut collected = findings::find(spans, covered.lazy(), passing, options.histograms)?;
     // Clean ledger seqs are messages seen, judged without rows.
     collected.messages += clean;
@@ -128,7 +148,8 @@ pub fn analyze(
         &groups,
         &partitions,
         &collected,
+        judged,
     )?;
-    selection.report(&mut report, &streams);
+    selection.report(&mut report, &streams, semconv_streams);
     Ok(report)
 }

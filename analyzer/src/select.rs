@@ -31,8 +31,11 @@ impl Selection<'_> {
     }
 
     /// Only the selected groups' findings, and the streams counted as selected.
-    pub(crate) fn report(&self, report: &mut Report, names: &[StreamName]) {
-        report.summary.streams = names.iter().filter(|n| self.keeps_stream(n)).count() as u64;
+    /// `semconv_streams`: the streams of messages judged on the conventions alone, already
+    /// selected.
+    pub(crate) fn report(&self, report: &mut Report, names: &[StreamName], semconv_streams: u64) {
+        report.summary.streams =
+            names.iter().filter(|n| self.keeps_stream(n)).count() as u64 + semconv_streams;
         if !self.groups.is_empty() {
             report.retain_findings(|f| {
                 f.consumer_group

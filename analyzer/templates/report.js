@@ -11,9 +11,11 @@
   // Filtering 100,000 rows on every keystroke stays smooth with a short pause first.
   var DELAY = rows.length > 20000 ? 150 : 0;
   var hay = new Array(rows.length);
+  // A message judged on the conventions alone (no seq) is named by its id.
+  function seqText(r) { return r[3] == null ? 'id ' + r[6] : String(r[3]); }
   for (var i = 0; i < rows.length; i++) {
     var r = rows[i];
-    hay[i] = [keys[r[0]], r[1], r[2], String(r[3]), r[4] || '', r[5] || '', r[6], r[7].join(' '), r[8]]
+    hay[i] = [keys[r[0]], r[1], r[2], seqText(r), r[4] || '', r[5] || '', r[6], r[7].join(' '), r[8]]
       .join('\u0001').toLowerCase();
   }
   var state = { text: '', kind: -1, col: -1, dir: 1, page: 0 };
@@ -26,7 +28,7 @@
 
   function value(r, c) {
     if (c === 0) { return keys[r[0]]; }
-    if (c === 3) { return r[3]; }
+    if (c === 3) { return r[3] == null ? -1 : r[3]; }
     if (c === 7) { return r[7].join(' '); }
     return r[c] == null ? '' : r[c];
   }
@@ -73,7 +75,7 @@
       first.appendChild(document.createTextNode(keys[r[0]]));
       cell(tr, r[1]);
       cell(tr, r[2]);
-      cell(tr, String(r[3]), 'num');
+      cell(tr, seqText(r), 'num');
       cell(tr, r[4] == null ? '–' : r[4]);
       cell(tr, r[5] == null ? '–' : r[5]);
       cell(tr, r[6], 'id');

@@ -307,7 +307,7 @@ fn csv_and_parquet_list_the_findings() {
     assert_eq!(
         lines.next(),
         Some(
-            "kind,stage,producer_id,stream,seq,consumer_group,message_id,partition,trace_ids,evidence"
+            "kind,stage,producer_id,stream,seq,consumer_group,message_id,partition,trace_ids,evidence,basis"
         )
     );
     assert!(

@@ -52,7 +52,11 @@ fn killed_consumer(first_run_shuts_down: bool) -> Traces {
 }
 
 fn keys(report: &Report) -> Vec<(String, i64)> {
-    report.findings.iter().map(|f| (f.key(), f.seq)).collect()
+    report
+        .findings
+        .iter()
+        .map(|f| (f.key(), f.seq.unwrap_or(0)))
+        .collect()
 }
 
 #[test]

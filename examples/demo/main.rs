@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
             println!(
                 "  {:<18} seq {:<5} group {group:<9} {}",
                 f.key(),
-                f.seq,
+                f.seq.unwrap_or(0),
                 f.evidence_text()
             );
         }
@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
             .findings
             .iter()
             .filter(|f| f.key() == key && f.producer_id == demo::PRODUCER_ID)
-            .filter_map(|f| u64::try_from(f.seq).ok())
+            .filter_map(|f| f.seq.and_then(|s| u64::try_from(s).ok()))
             .collect();
         let verdict = if &found == expected { "ok" } else { "MISMATCH" };
         all_match &= &found == expected;

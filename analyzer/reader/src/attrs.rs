@@ -1,7 +1,7 @@
 //! The attributes a reader keeps from a span, typed once: which key it is ([`Key`]) and its
 //! value as the encoding delivered it ([`Scalar`]), before any type is assumed.
 
-use mqtrace_vocab::attr;
+use mqtrace_vocab::{attr, semconv};
 use serde::de::{self, Deserialize, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
 use std::fmt;
@@ -214,6 +214,9 @@ macro_rules! read_keys {
                 #[doc = concat!("`", stringify!($variant), "`")]
                 $variant,
             )+
+            /// A key of the messaging conventions' table ([`semconv::KEYS`]) not named
+            /// above: its role and its rank in the role's list.
+            Semconv(semconv::Role, u8),
             /// Any other `messaging.*` key.
             MessagingOther,
         }
@@ -224,7 +227,9 @@ macro_rules! read_keys {
         pub fn known_key(k: &str) -> Option<Key> {
             match k {
                 $($key => Some(Key::$variant),)+
-                k if k.starts_with(attr::MESSAGING_PREFIX) => Some(Key::MessagingOther),
+                k if k.starts_with(attr::MESSAGING_PREFIX) => Some(
+                    semconv::role(k).map_or(Key::MessagingOther, |(r, rank)| Key::Semconv(r, rank)),
+                ),
                 _ => None,
             }
         }
@@ -234,6 +239,12 @@ macro_rules! read_keys {
             pub fn name(self) -> &'static str {
                 match self {
                     $(Key::$variant => $key,)+
+                    Key::Semconv(role, rank) => semconv::KEYS
+                        .iter()
+                        .find(|(r, _)| *r == role)
+                        .and_then(|(_, keys)| keys.get(usize::from(rank)))
+                        .copied()
+                        .unwrap_or("messaging.*"),
                     Key::MessagingOther => "messaging.*",
                 }
             }

@@ -37,9 +37,11 @@ pub(crate) fn classify<'a>(values: &'a [(Key, Scalar<'a>)]) -> Result<Span<'a>, 
     for (key, value) in values {
         match key {
             Key::Stage => stage = Some(value),
-            Key::ConsumerGroup | Key::Partition | Key::MessageId | Key::MessagingOther => {
-                messaging = true
-            }
+            Key::ConsumerGroup
+            | Key::Partition
+            | Key::MessageId
+            | Key::Semconv(..)
+            | Key::MessagingOther => messaging = true,
             _ => {}
         }
     }
@@ -88,6 +90,7 @@ pub(crate) fn classify<'a>(values: &'a [(Key, Scalar<'a>)]) -> Result<Span<'a>, 
             }
             Key::Stage
             | Key::MessagingOther
+            | Key::Semconv(..)
             | Key::TelemetryDropped
             | Key::TelemetryFinal
             | Key::TelemetryInstance

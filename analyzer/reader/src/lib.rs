@@ -38,6 +38,7 @@ pub mod ledgers;
 mod load;
 mod malformed;
 mod proto;
+pub mod semconv;
 mod sink;
 mod stats;
 

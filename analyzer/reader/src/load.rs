@@ -14,6 +14,7 @@ use crate::files::{Compression, Format, InputFile, fill, open};
 use crate::json::{LONG_LINE_MARK, Readers, read_line};
 use crate::ledgers::LedgerBook;
 use crate::malformed::Location;
+use crate::semconv::SemSpan;
 use crate::sink::SpanSink;
 use crate::stats::InputStats;
 
@@ -46,6 +47,10 @@ pub struct Loaded {
     /// The ledger spans, as ranges: [`LedgerBook::settle`] turns them into rows and clean
     /// seqs.
     pub ledgers: LedgerBook,
+    /// Messaging spans without mqtrace's numbering (SPEC §4b), in input order.
+    pub semconv: Vec<SemSpan>,
+    /// (trace id, span id) of every numbered `produce` span.
+    pub numbered_sends: Vec<(u128, u64)>,
 }
 
 /// Reads `files`; `spans` is handed each piece's columns (codes shared across the input) in
@@ -58,12 +63,17 @@ pub fn load(
     let mut dictionaries = Dictionaries::default();
     let mut totals = InputStats::default();
     let mut ledgers = LedgerBook::default();
+    let mut semconv = Vec::new();
+    let mut numbered_sends = Vec::new();
     for file in files {
         let mut file_stats = InputStats::default();
         let mut take = |mut piece: SpanSink, lines_before: u64| {
             for ledger in piece.take_ledgers() {
                 ledgers.push(dictionaries.ledger_entry(ledger));
             }
+            let (spans_of_others, sends) = piece.take_semconv();
+            semconv.extend(spans_of_others);
+            numbered_sends.extend(sends);
             let (mut columns, stats) = piece.into_parts();
             file_stats.merge_piece(stats, lines_before);
             if !columns.is_empty() {
@@ -100,6 +110,8 @@ pub fn load(
         partitions: dictionaries.partitions.values().to_vec(),
         stats: totals,
         ledgers,
+        semconv,
+        numbered_sends,
     })
 }
 

@@ -14,6 +14,7 @@ use mqtrace_vocab::limits::MAX_RECORD_BYTES;
 use crate::attrs::{KeptAttributes, Scalar, TraceId, known_key};
 use crate::files::read_full;
 use crate::malformed::Location;
+use crate::semconv::{Context, Links, span_id_bytes, trace_id_bytes};
 use crate::sink::{Nanos, SpanIn, SpanSink};
 
 /// Record bytes gathered before a block is decoded.
@@ -148,7 +149,9 @@ fn decode(bytes: &[u8], offset: u64, sink: &mut SpanSink) {
     };
     sink.begin(at);
     let mut values: KeptAttributes<'_> = Vec::new();
+    let mut links = Links::default();
     for rs in &request.resource_spans {
+        sink.begin_resource();
         for ss in &rs.scope_spans {
             for span in &ss.spans {
                 values.clear();
@@ -163,15 +166,42 @@ fn decode(bytes: &[u8], offset: u64, sink: &mut SpanSink) {
                     };
                     Some((key, v))
                 }));
+                links.clear();
+                for link in &span.links {
+                    links.push(trace_id_bytes(&link.trace_id), span_id_bytes(&link.span_id));
+                }
                 let span_in = SpanIn {
                     trace_id: TraceId::Bytes(&span.trace_id),
                     name: &span.name,
                     start: Nanos::Proto(span.start_time_unix_nano),
                     end: Nanos::Proto(span.end_time_unix_nano),
+                    context: Context {
+                        span_id: span_id_bytes(&span.span_id),
+                        parent: span_id_bytes(&span.parent_span_id),
+                        kind: i64::from(span.kind),
+                        status: span.status.as_ref().map_or(0, |s| i64::from(s.code)),
+                        exception: span.events.iter().any(|e| e.name == "exception"),
+                        links: &links.kept,
+                        links_dropped: links.dropped,
+                    },
                 };
                 sink.span(span_in, &values);
             }
         }
+        // The last `service.name` given, as the JSON readers take it.
+        let service = rs.resource.as_ref().and_then(|r| {
+            r.attributes
+                .iter()
+                .rev()
+                .find(|kv| kv.key == crate::json::SERVICE_NAME)
+                .map(
+                    |kv| match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                        Some(Value::StringValue(s)) => Some(s.as_str()),
+                        _ => None,
+                    },
+                )
+        });
+        sink.end_resource(service.flatten());
     }
     sink.commit();
 }

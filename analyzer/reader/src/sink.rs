@@ -12,6 +12,7 @@ use crate::columns::{Mark, SpanColumns};
 use crate::extract::{Span, classify};
 use crate::ledgers::{LedgerFields, LedgerIn};
 use crate::malformed::{Location, Malformed};
+use crate::semconv::{Context, SemSpan};
 use crate::stats::{InputStats, Reporter, TelemetryHealth, WindowEdge};
 
 /// A time field as its encoding carries it.
@@ -60,6 +61,8 @@ pub(crate) struct SpanIn<'a> {
     pub(crate) name: &'a str,
     pub(crate) start: Nanos<'a>,
     pub(crate) end: Nanos<'a>,
+    /// Its ids, kind, status, events and links: kept for messaging spans without numbering.
+    pub(crate) context: Context<'a>,
 }
 
 /// What one record has added so far, until it is committed or abandoned.
@@ -97,9 +100,19 @@ pub struct SpanSink {
     pub(crate) stats: InputStats,
     /// Ledger spans, as ranges.
     ledgers: Vec<LedgerIn>,
+    /// Messaging spans without numbering (SPEC §4b).
+    semconv: Vec<SemSpan>,
+    /// (trace id, span id) of numbered `produce` spans: a delivery a third-party consumer
+    /// traced as their child is judged on mqtrace's basis, not twice.
+    numbered_sends: Vec<(u128, u64)>,
     staged: Staged,
     mark: Mark,
     ledger_mark: usize,
+    semconv_mark: usize,
+    numbered_mark: usize,
+    /// Where the current resource's spans begin in `semconv` (its `service.name` may come
+    /// after its spans in JSON).
+    resource_from: usize,
     at: Location,
 }
 
@@ -108,8 +121,27 @@ impl SpanSink {
     pub(crate) fn begin(&mut self, at: Location) {
         self.mark = self.columns.mark();
         self.ledger_mark = self.ledgers.len();
+        self.semconv_mark = self.semconv.len();
+        self.numbered_mark = self.numbered_sends.len();
+        self.resource_from = self.semconv.len();
         self.staged.clear();
         self.at = at;
+    }
+
+    /// A resource's spans begin.
+    pub(crate) fn begin_resource(&mut self) {
+        self.resource_from = self.semconv.len();
+    }
+
+    /// The resource whose spans were handed over since [`Self::begin_resource`] is named
+    /// `service` (its `service.name`).
+    pub(crate) fn end_resource(&mut self, service: Option<&str>) {
+        if let Some(service) = service {
+            for span in &mut self.semconv[self.resource_from..] {
+                span.service = Some(service.to_owned());
+            }
+        }
+        self.resource_from = self.semconv.len();
     }
 
     /// Takes one span of the current record. A span that cannot be used is a problem of the
@@ -127,9 +159,23 @@ impl SpanSink {
                 }
                 Ok(())
             }
-            Ok(Span::Unkeyed) => times(span).map(|(start, end)| self.observe(span, start, end)),
+            Ok(Span::Unkeyed) => times(span).map(|(start, end)| {
+                self.semconv.push(SemSpan::new(
+                    span.name,
+                    span.trace_id.bits().ok(),
+                    span.context,
+                    values,
+                    (start, end),
+                ));
+                self.observe(span, start, end)
+            }),
             Ok(Span::Keyed(mut row)) => times(span).and_then(|(start, end)| {
                 row.trace_id = span.trace_id.bits()?;
+                if row.stage == mqtrace_vocab::Stage::Produce
+                    && let Some(id) = span.context.span_id
+                {
+                    self.numbered_sends.push((row.trace_id, id));
+                }
                 row.start_ns = start;
                 row.end_ns = end;
                 self.columns.push(row);
@@ -209,12 +255,17 @@ impl SpanSink {
         staged.clear();
         self.mark = self.columns.mark();
         self.ledger_mark = self.ledgers.len();
+        self.semconv_mark = self.semconv.len();
+        self.numbered_mark = self.numbered_sends.len();
     }
 
     /// The current record could not be read whole: nothing it added counts.
     pub(crate) fn abandon(&mut self) {
         self.columns.rollback(self.mark);
         self.ledgers.truncate(self.ledger_mark);
+        self.semconv.truncate(self.semconv_mark);
+        self.numbered_sends.truncate(self.numbered_mark);
+        self.resource_from = self.semconv.len();
         self.staged.clear();
     }
 
@@ -236,6 +287,16 @@ impl SpanSink {
         std::mem::take(&mut self.ledgers)
     }
 
+    /// The messaging spans without numbering collected, and the ids of the numbered
+    /// `produce` spans (taken out of the sink).
+    pub(crate) fn take_semconv(&mut self) -> (Vec<SemSpan>, Vec<(u128, u64)>) {
+        self.resource_from = 0;
+        (
+            std::mem::take(&mut self.semconv),
+            std::mem::take(&mut self.numbered_sends),
+        )
+    }
+
     /// The spans and counts collected.
     pub fn into_parts(self) -> (SpanColumns, InputStats) {
         (self.columns, self.stats)
@@ -245,13 +306,17 @@ impl SpanSink {
     /// value, not by their hash maps' order).
     pub fn comparable(mut self) -> String {
         let ledgers = self.take_ledgers();
+        let semconv = self.take_semconv();
         let names = (
             self.columns.streams.values().to_vec(),
             self.columns.groups.values().to_vec(),
             self.columns.partitions.values().to_vec(),
         );
         let (columns, stats) = self.into_parts();
-        format!("{names:?} {:?} {stats:?} {ledgers:?}", columns.into_parts())
+        format!(
+            "{names:?} {:?} {stats:?} {ledgers:?} {semconv:?}",
+            columns.into_parts()
+        )
     }
 
     fn observe(&mut self, span: SpanIn<'_>, start: i64, end: i64) {

@@ -2,7 +2,7 @@
 //! evidence is a value built from fields ([`Evidence`]), rendered as text only when a report is
 //! written. Nothing after this module reads a column by name.
 
-use mqtrace_vocab::finding::{Kind, Where};
+use mqtrace_vocab::finding::{Basis, Kind, Where};
 use polars::prelude::*;
 use std::fmt;
 
@@ -98,6 +98,8 @@ pub enum Evidence {
         /// Delivered (not settled yet), or not delivered yet.
         delivered: bool,
     },
+    /// A finding on spans without numbering (SPEC §4b).
+    Semconv(crate::semconv::SemEvidence),
     /// Any finding that rests on an event not seen, while some exporter's telemetry stopped
     /// without its final report (see [`super::stopped`]).
     TelemetryStopped {
@@ -196,6 +198,7 @@ impl fmt::Display for Evidence {
             Evidence::InFlight { delivered: false } => {
                 f.write_str("not delivered yet; the group has not passed it")
             }
+            Evidence::Semconv(e) => e.fmt(f),
             Evidence::TelemetryStopped {
                 facts,
                 spans_say,
@@ -358,7 +361,7 @@ pub fn decode(df: &DataFrame, names: &Names<'_>, window_end_ns: i64) -> PolarsRe
                 .unwrap_or_else(|| format!("{producer_id}:{stream_name}:{seq}")),
             producer_id,
             stream: stream_name,
-            seq,
+            seq: Some(seq),
             consumer_group: group
                 .get(i)
                 .and_then(|g| names.groups.get(g as usize))
@@ -370,6 +373,7 @@ pub fn decode(df: &DataFrame, names: &Names<'_>, window_end_ns: i64) -> PolarsRe
             trace_ids: ids,
             evidence,
             ledger: ledger.get(i).unwrap_or(false),
+            basis: Basis::Mqtrace,
         });
     }
     Ok(out)

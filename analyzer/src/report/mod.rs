@@ -8,7 +8,7 @@ mod text;
 pub use table::render_table;
 pub use text::printable;
 
-use mqtrace_vocab::finding::{self, Kind, Where};
+use mqtrace_vocab::finding::{self, Basis, Kind, Where};
 
 use crate::findings::{Evidence, Names};
 use polars::prelude::*;
@@ -38,8 +38,8 @@ pub struct Finding {
     pub producer_id: String,
     /// The stream.
     pub stream: String,
-    /// The seq.
-    pub seq: i64,
+    /// The seq (none for a message judged on the conventions alone: [`Basis::Semconv`]).
+    pub seq: Option<i64>,
     /// The consumer group, for per-group findings.
     pub consumer_group: Option<String>,
     /// The message id.
@@ -53,13 +53,15 @@ pub struct Finding {
     /// Some of the message's events were read from ledgers (SPEC §2b): seqs without positions
     /// or times of their own, which the evidence then says.
     pub ledger: bool,
+    /// What the finding rests on: mqtrace's numbering, or the conventions alone.
+    pub basis: Basis,
 }
 
 impl Serialize for Finding {
     /// SPEC §6: kind and stage as the contract's strings, the evidence as text.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct as _;
-        let mut f = s.serialize_struct("Finding", 10)?;
+        let mut f = s.serialize_struct("Finding", 11)?;
         f.serialize_field("kind", self.kind.as_str())?;
         f.serialize_field("stage", &self.stage.map(Where::as_str))?;
         f.serialize_field("producer_id", &self.producer_id)?;
@@ -70,6 +72,7 @@ impl Serialize for Finding {
         f.serialize_field("partition", &self.partition)?;
         f.serialize_field("trace_ids", &self.trace_ids)?;
         f.serialize_field("evidence", &self.evidence_text())?;
+        f.serialize_field("basis", self.basis.as_str())?;
         f.end()
     }
 }
@@ -177,6 +180,16 @@ pub struct Summary {
     pub telemetry: TelemetryHealth,
     /// Per-stage latency percentiles, per stream (and group, after the broker).
     pub latency: Vec<Latency>,
+    /// Messaging spans that could not be analysed, by reason (SPEC §4b): while any are
+    /// counted, no report says that every message was accounted for.
+    pub unanalysed: BTreeMap<String, u64>,
+}
+
+impl Summary {
+    /// Messaging spans that could not be analysed, all reasons together.
+    pub fn unanalysed_total(&self) -> u64 {
+        self.unanalysed.values().sum()
+    }
 }
 
 /// Latency of one hop for one stream (and group).
@@ -235,13 +248,14 @@ impl Report {
     }
 
     /// Assembles the report from the collected findings and the input's counts.
-    pub fn new(
+    pub(crate) fn new(
         stats: InputStats,
         window: Window,
         streams: &[(String, String)],
         groups: &[String],
         partitions: &[String],
         collected: &crate::findings::Collected,
+        semconv: crate::semconv::Judged,
     ) -> PolarsResult<Report> {
         let crate::findings::Collected {
             findings,
@@ -260,14 +274,30 @@ impl Report {
         if let Some(stopped) = crate::findings::Stopped::of(&stats.telemetry) {
             crate::findings::qualify(&mut list, &std::sync::Arc::new(stopped));
         }
+        // Third-party spans carry no telemetry reports: their findings are added after.
+        let semconv_streams = semconv
+            .streams
+            .iter()
+            .filter(|s| !streams.contains(s))
+            .count() as u64;
+        list.extend(semconv.findings);
         list.sort_by(|a, b| {
-            (&a.producer_id, &a.stream, a.seq, &a.consumer_group, &a.kind).cmp(&(
-                &b.producer_id,
-                &b.stream,
-                b.seq,
-                &b.consumer_group,
-                &b.kind,
-            ))
+            (
+                &a.producer_id,
+                &a.stream,
+                a.seq,
+                &a.message_id,
+                &a.consumer_group,
+                &a.kind,
+            )
+                .cmp(&(
+                    &b.producer_id,
+                    &b.stream,
+                    b.seq,
+                    &b.message_id,
+                    &b.consumer_group,
+                    &b.kind,
+                ))
         });
         Ok(Report {
             schema: mqtrace_vocab::REPORT_SCHEMA,
@@ -281,11 +311,12 @@ impl Report {
             },
             window,
             summary: Summary {
-                streams: streams.len() as u64,
-                messages,
+                streams: streams.len() as u64 + semconv_streams,
+                messages: messages + semconv.messages,
                 findings: count_by_key(&list),
                 telemetry: stats.telemetry,
                 latency: latency_from_frame(latency, streams, groups)?,
+                unanalysed: semconv.unanalysed,
             },
             findings: list,
         })
@@ -368,6 +399,8 @@ impl Report {
                 ),
                 trace_ids,
                 Column::new("evidence".into(), strings(&|x| text(&x.evidence_text()))),
+                // Added in v1 (SPEC §6): last, so that readers by position keep working.
+                Column::new("basis".into(), strings(&|x| x.basis.as_str().to_owned())),
             ],
         )
     }

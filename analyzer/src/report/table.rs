@@ -74,6 +74,21 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
             printable(&stopped.to_string())
         );
     }
+    let unanalysed = report.summary.unanalysed_total();
+    if unanalysed > 0 {
+        let reasons: Vec<String> = report
+            .summary
+            .unanalysed
+            .iter()
+            .map(|(why, n)| format!("{n} {why}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "NOT ANALYSED: {unanalysed} messaging span(s) could not be tied to a message ({}): \
+             what happened to their messages is unknown",
+            reasons.join(", ")
+        );
+    }
     if input.malformed_total > 0 {
         let _ = writeln!(
             out,
@@ -154,7 +169,14 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
     }
 
     if report.findings.is_empty() {
-        if t.incomplete() {
+        if unanalysed > 0 {
+            // Never a clean bill while spans were left out of the verdicts.
+            let _ = writeln!(
+                out,
+                "\nno findings in the messages analysed, but {unanalysed} messaging span(s) \
+                 could not be analysed (above): their messages are not accounted for"
+            );
+        } else if t.incomplete() {
             // Never a clean bill for a run whose telemetry is known to be incomplete.
             out.push_str(
                 "\nno findings in the spans read, but some telemetry stopped without its final \
@@ -183,7 +205,9 @@ pub fn render_table(report: &Report, max_rows: usize) -> String {
                 f.key(),
                 f.producer_id.clone(),
                 f.stream.clone(),
-                f.seq.to_string(),
+                // A message judged on the conventions alone has no seq: its id names it.
+                f.seq
+                    .map_or_else(|| format!("id {}", f.message_id), |s| s.to_string()),
                 f.consumer_group.clone().unwrap_or_else(|| "-".to_owned()),
                 f.partition.clone().unwrap_or_else(|| "-".to_owned()),
                 f.evidence_text(),

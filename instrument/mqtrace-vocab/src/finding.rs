@@ -33,6 +33,17 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// What a finding rests on (`basis` in the report).
+    Basis {
+        /// mqtrace's numbered spans and ledgers: `seq` is set.
+        Mqtrace => "mqtrace",
+        /// Spans of other instrumentations, by the messaging conventions alone (SPEC §4b):
+        /// `seq` is null and `message_id` names the message.
+        Semconv => "semconv",
+    }
+}
+
 impl Kind {
     /// Whether a finding of this kind makes the exit status 1 (SPEC §5).
     pub const fn is_problem(self) -> bool {

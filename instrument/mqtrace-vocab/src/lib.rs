@@ -25,6 +25,7 @@ pub mod header;
 pub mod keys;
 pub mod limits;
 pub mod metric;
+pub mod semconv;
 pub mod seqs;
 mod stage;
 

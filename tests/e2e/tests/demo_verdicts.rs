@@ -41,7 +41,7 @@ async fn names_every_injected_fault(mode: Mode) {
         found
             .entry(f.key())
             .or_default()
-            .insert(u64::try_from(f.seq).expect("positive seq"));
+            .insert(u64::try_from(f.seq.expect("a numbered finding")).expect("positive seq"));
     }
     let expected: BTreeMap<String, BTreeSet<u64>> = injected
         .by_key()

@@ -327,7 +327,7 @@ fn check_report(report: &Report, killed: &str, allowed: Option<Where>) {
         .collect();
     println!("findings: {counts:?}");
     if let Some(f) = report.findings.iter().find(|f| f.kind == Kind::Lost) {
-        println!("e.g. seq {}: {}", f.seq, f.evidence_text());
+        println!("e.g. seq {:?}: {}", f.seq, f.evidence_text());
     }
     let stopped: Vec<String> = report
         .summary
@@ -443,7 +443,7 @@ async fn a_consumer_killed_mid_batch_is_named_with_its_stopped_telemetry(mode: M
     check_report(&report, &said.instance, Some(Where::Consume));
     for seq in &lost {
         let named = report.findings.iter().any(|f| {
-            f.seq == *seq as i64
+            f.seq == Some(*seq as i64)
                 && f.producer_id == producer_id
                 && f.kind == Kind::Lost
                 && (f.stage == Some(Where::Consume) || stopped_evidence(f).is_some())
@@ -461,7 +461,7 @@ async fn a_consumer_killed_mid_batch_is_named_with_its_stopped_telemetry(mode: M
     // What the restarted consumer processed is no loss.
     for f in &report.findings {
         assert!(
-            !processed_later.contains(&(f.seq as u64)) || f.kind != Kind::Lost,
+            !processed_later.contains(&(f.seq.unwrap_or(0) as u64)) || f.kind != Kind::Lost,
             "{f:?}"
         );
     }
@@ -524,7 +524,7 @@ async fn a_producer_killed_between_send_and_ack_is_named_with_its_stopped_teleme
     let highest_seen = report
         .findings
         .iter()
-        .map(|f| f.seq as u64)
+        .map(|f| f.seq.unwrap_or(0) as u64)
         .chain(stored.iter().copied())
         .max()
         .unwrap_or(0);
@@ -532,7 +532,7 @@ async fn a_producer_killed_between_send_and_ack_is_named_with_its_stopped_teleme
         let findings: Vec<&Finding> = report
             .findings
             .iter()
-            .filter(|f| f.seq == *seq as i64 && f.producer_id == producer_id)
+            .filter(|f| f.seq == Some(*seq as i64) && f.producer_id == producer_id)
             .collect();
         if stored.contains(seq) {
             // Stored and processed: no loss, whatever telemetry is missing.

@@ -7,6 +7,8 @@
 mod scan;
 mod serde;
 
+pub(crate) use scan::SERVICE_NAME;
+
 use ::serde::de::{DeserializeSeed, IgnoredAny};
 
 use crate::attrs::KeptAttributes;

@@ -15,6 +15,9 @@ use mqtrace_vocab::limits::MAX_JSON_DEPTH;
 use std::borrow::Cow;
 
 use crate::attrs::{AnyField, AnyFields, KeptAttributes, Scalar, TraceId, known_key};
+use crate::semconv::{
+    Context, KIND_NAMES, Links, STATUS_NAMES, json_enum, json_span_id, json_trace_id,
+};
 use crate::sink::{Nanos, SpanIn, SpanSink};
 
 /// Not on the fast path: the serde reader decides (and explains).
@@ -285,30 +288,7 @@ impl<'de> Scanner<'de> {
                 return Ok(());
             }
             s.pos = at;
-            let (mut key, mut value, mut seen_value) = (None, None, false);
-            s.object(|s, field| {
-                match field {
-                    b"key" => {
-                        if key.replace(s.string()?).is_some() {
-                            return Err(Fallback);
-                        }
-                    }
-                    b"value" => {
-                        if std::mem::replace(&mut seen_value, true) {
-                            return Err(Fallback);
-                        }
-                        value = if s.peek()? == b'n' {
-                            s.literal(b"null")?;
-                            None
-                        } else {
-                            Some(s.any_value()?)
-                        }
-                    }
-                    _ => s.skip(1)?,
-                }
-                Ok(())
-            })?;
-            let key = key.ok_or(Fallback)?;
+            let (key, value) = s.general_attribute()?;
             if let Some(known) = known_key(&key) {
                 scratch.push((known, value.unwrap_or(Scalar::Other)));
             }
@@ -359,51 +339,255 @@ impl<'de> Scanner<'de> {
         Some((key, value))
     }
 
-    fn span(&mut self, sink: &mut SpanSink, scratch: &mut KeptAttributes<'de>) -> Scan<()> {
+    fn span(
+        &mut self,
+        sink: &mut SpanSink,
+        scratch: &mut KeptAttributes<'de>,
+        links: &mut Links,
+    ) -> Scan<()> {
         scratch.clear();
-        let (mut trace_id, mut name, mut start, mut end) = (None, None, None, None);
-        let mut seen_attributes = false;
+        links.clear();
+        let mut fields = SpanFields::default();
+        let mut seen = [false; 4];
         self.object(|s, key| {
             let slot = match key {
-                b"traceId" => &mut trace_id,
-                b"name" => &mut name,
-                b"startTimeUnixNano" => &mut start,
-                b"endTimeUnixNano" => &mut end,
-                b"attributes" => {
-                    if std::mem::replace(&mut seen_attributes, true) {
-                        return Err(Fallback);
+                b"traceId" => &mut fields.trace_id,
+                b"name" => &mut fields.name,
+                b"startTimeUnixNano" => &mut fields.start,
+                b"endTimeUnixNano" => &mut fields.end,
+                b"spanId" => &mut fields.span_id,
+                b"parentSpanId" => &mut fields.parent,
+                b"kind" => &mut fields.kind,
+                b"attributes" | b"status" | b"links" | b"events" => {
+                    let i = match key {
+                        b"attributes" => 0,
+                        b"status" => 1,
+                        b"links" => 2,
+                        _ => 3,
+                    };
+                    if std::mem::replace(&mut seen[i], true) {
+                        return Err(Fallback); // a repeated field
                     }
-                    return s.attributes(scratch);
+                    return match key {
+                        b"attributes" => s.attributes(scratch),
+                        // The other three may be written `null` (absent).
+                        _ if s.peek()? == b'n' => s.literal(b"null"),
+                        b"status" => {
+                            fields.status = s.status()?;
+                            Ok(())
+                        }
+                        b"links" => s.links(links),
+                        _ => s.events(&mut fields.exception),
+                    };
                 }
-                _ => return s.skip(1),
+                _ => return s.skip(SPAN_DEPTH),
             };
             if slot.replace(s.scalar()?).is_some() {
                 return Err(Fallback); // a repeated field
             }
             Ok(())
         })?;
-        sink.span(span_in(&trace_id, &name, &start, &end), scratch);
+        sink.span(fields.span_in(links), scratch);
         Ok(())
+    }
+
+    /// A span's `status` object: its `code` (`None` if absent or `null`).
+    fn status(&mut self) -> Scan<Option<Scalar<'de>>> {
+        let mut code = None;
+        let mut seen = false;
+        self.object(|s, key| {
+            if key != b"code" {
+                return s.skip(SPAN_DEPTH + 1);
+            }
+            if std::mem::replace(&mut seen, true) {
+                return Err(Fallback);
+            }
+            if s.peek()? == b'n' {
+                return s.literal(b"null");
+            }
+            code = Some(s.scalar()?);
+            Ok(())
+        })?;
+        Ok(code)
+    }
+
+    /// A span's `links`: each link's trace and span id.
+    fn links(&mut self, links: &mut Links) -> Scan<()> {
+        self.array(|s| {
+            let (mut trace, mut span) = (None, None);
+            s.object(|s, key| {
+                let slot = match key {
+                    b"traceId" => &mut trace,
+                    b"spanId" => &mut span,
+                    _ => return s.skip(SPAN_DEPTH + 2),
+                };
+                if s.peek()? == b'n' {
+                    // `null` is absent, but still a field read once.
+                    s.literal(b"null")?;
+                    return if slot.replace(None).is_some() {
+                        Err(Fallback)
+                    } else {
+                        Ok(())
+                    };
+                }
+                if slot.replace(Some(s.scalar()?)).is_some() {
+                    return Err(Fallback);
+                }
+                Ok(())
+            })?;
+            let (trace, span) = (trace.flatten(), span.flatten());
+            links.push(json_trace_id(trace.as_ref()), json_span_id(span.as_ref()));
+            Ok(())
+        })
+    }
+
+    /// A span's `events`: whether one is named `exception`.
+    fn events(&mut self, exception: &mut bool) -> Scan<()> {
+        self.array(|s| {
+            let mut name = None;
+            s.object(|s, key| {
+                if key != b"name" {
+                    return s.skip(SPAN_DEPTH + 2);
+                }
+                if s.peek()? == b'n' {
+                    s.literal(b"null")?;
+                    return if name.replace(None).is_some() {
+                        Err(Fallback)
+                    } else {
+                        Ok(())
+                    };
+                }
+                if name.replace(Some(s.scalar()?)).is_some() {
+                    return Err(Fallback);
+                }
+                Ok(())
+            })?;
+            if is_exception(name.flatten().as_ref()) {
+                *exception = true;
+            }
+            Ok(())
+        })
+    }
+
+    /// A resource object: its `service.name` (the last one given, if a string).
+    fn resource(&mut self) -> Scan<Option<Cow<'de, str>>> {
+        let mut service = None;
+        let mut seen = false;
+        self.object(|s, key| {
+            if key != b"attributes" {
+                return s.skip(3);
+            }
+            if std::mem::replace(&mut seen, true) {
+                return Err(Fallback);
+            }
+            if s.peek()? == b'n' {
+                return s.literal(b"null");
+            }
+            s.array(|s| {
+                let at = s.pos;
+                let (key, value) = match s.compact_attribute() {
+                    Some((key, value)) => (Cow::Borrowed(key), Some(value)),
+                    None => {
+                        s.pos = at;
+                        s.general_attribute()?
+                    }
+                };
+                if key == SERVICE_NAME {
+                    service = service_name(value);
+                }
+                Ok(())
+            })
+        })?;
+        Ok(service)
+    }
+
+    /// An attribute object in any form: its key and value (`None` when written `null`).
+    fn general_attribute(&mut self) -> Scan<(Cow<'de, str>, Option<Scalar<'de>>)> {
+        let (mut key, mut value, mut seen_value) = (None, None, false);
+        self.object(|s, field| {
+            match field {
+                b"key" => {
+                    if key.replace(s.string()?).is_some() {
+                        return Err(Fallback);
+                    }
+                }
+                b"value" => {
+                    if std::mem::replace(&mut seen_value, true) {
+                        return Err(Fallback);
+                    }
+                    value = if s.peek()? == b'n' {
+                        s.literal(b"null")?;
+                        None
+                    } else {
+                        Some(s.any_value()?)
+                    }
+                }
+                _ => s.skip(1)?,
+            }
+            Ok(())
+        })?;
+        Ok((key.ok_or(Fallback)?, value))
     }
 }
 
-/// A span's fields as the sink takes them (either JSON reader builds it so).
-pub(crate) fn span_in<'a>(
-    trace_id: &'a Option<Scalar<'a>>,
-    name: &'a Option<Scalar<'a>>,
-    start: &'a Option<Scalar<'a>>,
-    end: &'a Option<Scalar<'a>>,
-) -> SpanIn<'a> {
-    let text = |v: &'a Option<Scalar<'a>>| match v {
-        Some(Scalar::Str(s)) => s.as_ref(),
-        _ => "",
-    };
-    let nanos = |v: &'a Option<Scalar<'a>>| v.as_ref().map_or(Nanos::Absent, Nanos::Json);
-    SpanIn {
-        trace_id: TraceId::Hex(text(trace_id)),
-        name: text(name),
-        start: nanos(start),
-        end: nanos(end),
+/// Where a span's fields sit in a request (resourceSpans → scopeSpans → spans): the depth
+/// values skipped inside it start at.
+const SPAN_DEPTH: u32 = 7;
+
+/// The resource attribute naming the service.
+pub(crate) const SERVICE_NAME: &str = "service.name";
+
+/// The service name a `service.name` value gives: a string, else none.
+pub(crate) fn service_name(value: Option<Scalar<'_>>) -> Option<Cow<'_, str>> {
+    match value {
+        Some(Scalar::Str(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// Whether an event's name is `exception` (the conventions' name for a recorded error).
+pub(crate) fn is_exception(name: Option<&Scalar<'_>>) -> bool {
+    matches!(name, Some(Scalar::Str(n)) if n == "exception")
+}
+
+/// A span's scalar fields as either JSON reader found them.
+#[derive(Default)]
+pub(crate) struct SpanFields<'a> {
+    pub(crate) trace_id: Option<Scalar<'a>>,
+    pub(crate) name: Option<Scalar<'a>>,
+    pub(crate) start: Option<Scalar<'a>>,
+    pub(crate) end: Option<Scalar<'a>>,
+    pub(crate) span_id: Option<Scalar<'a>>,
+    pub(crate) parent: Option<Scalar<'a>>,
+    pub(crate) kind: Option<Scalar<'a>>,
+    /// `status.code`.
+    pub(crate) status: Option<Scalar<'a>>,
+    pub(crate) exception: bool,
+}
+
+impl<'a> SpanFields<'a> {
+    /// The span as the sink takes it (either JSON reader builds it so).
+    pub(crate) fn span_in(&'a self, links: &'a Links) -> SpanIn<'a> {
+        let text = |v: &'a Option<Scalar<'a>>| match v {
+            Some(Scalar::Str(s)) => s.as_ref(),
+            _ => "",
+        };
+        let nanos = |v: &'a Option<Scalar<'a>>| v.as_ref().map_or(Nanos::Absent, Nanos::Json);
+        SpanIn {
+            trace_id: TraceId::Hex(text(&self.trace_id)),
+            name: text(&self.name),
+            start: nanos(&self.start),
+            end: nanos(&self.end),
+            context: Context {
+                span_id: json_span_id(self.span_id.as_ref()),
+                parent: json_span_id(self.parent.as_ref()),
+                kind: json_enum(self.kind.as_ref(), KIND_NAMES),
+                status: json_enum(self.status.as_ref(), STATUS_NAMES),
+                exception: self.exception,
+                links: &links.kept,
+                links_dropped: links.dropped,
+            },
+        }
     }
 }
 
@@ -416,6 +600,7 @@ pub(crate) fn scan_line<'de>(
 ) -> Scan<bool> {
     let mut s = Scanner { text, pos: 0 };
     let mut saw = false;
+    let mut links = Links::default();
     s.object(|s, key| {
         if key != b"resourceSpans" {
             return s.skip(1);
@@ -424,8 +609,19 @@ pub(crate) fn scan_line<'de>(
             return Err(Fallback);
         }
         s.array(|s| {
-            let mut seen = false;
+            let (mut seen, mut seen_resource, mut service) = (false, false, None);
+            sink.begin_resource();
             s.object(|s, key| {
+                if key == b"resource" {
+                    if std::mem::replace(&mut seen_resource, true) {
+                        return Err(Fallback);
+                    }
+                    if s.peek()? == b'n' {
+                        return s.literal(b"null");
+                    }
+                    service = s.resource()?;
+                    return Ok(());
+                }
                 if key != b"scopeSpans" {
                     return s.skip(2);
                 }
@@ -441,10 +637,12 @@ pub(crate) fn scan_line<'de>(
                         if std::mem::replace(&mut seen, true) {
                             return Err(Fallback);
                         }
-                        s.array(|s| s.span(sink, scratch))
+                        s.array(|s| s.span(sink, scratch, &mut links))
                     })
                 })
-            })
+            })?;
+            sink.end_resource(service.as_deref());
+            Ok(())
         })
     })?;
     s.ws();

@@ -8,8 +8,9 @@ use serde::de::{self, DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAcc
 use std::borrow::Cow;
 use std::fmt;
 
-use super::scan::span_in;
+use super::scan::{SERVICE_NAME, SpanFields, is_exception, service_name};
 use crate::attrs::{AnyField, AnyFields, KeptAttributes, Scalar, known_key};
+use crate::semconv::{Links, json_span_id, json_trace_id};
 use crate::sink::SpanSink;
 
 /// Streams an `ExportTraceServiceRequest` into the columns: no request, span or attribute
@@ -104,34 +105,86 @@ impl<'de> Visitor<'de> for One<'_, '_, 'de> {
             Level::Span => None,
         };
         if let Some((field, next)) = child {
-            let mut seen = false;
+            let (mut seen, mut seen_resource) = (false, false);
+            let mut service = None;
+            if let Level::Resource = level {
+                out.begin_resource();
+            }
             while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                 if key == field {
                     if std::mem::replace(&mut seen, true) {
                         return Err(A::Error::duplicate_field(field));
                     }
                     map.next_value_seed(Each(next, &mut *out, &mut *scratch))?;
+                } else if matches!(level, Level::Resource) && key == "resource" {
+                    if std::mem::replace(&mut seen_resource, true) {
+                        return Err(A::Error::duplicate_field("resource"));
+                    }
+                    service = map
+                        .next_value::<Option<ResourceIn<'de>>>()?
+                        .and_then(ResourceIn::service);
                 } else {
                     map.next_value::<IgnoredAny>()?;
                 }
+            }
+            if let Level::Resource = level {
+                out.end_resource(service.as_deref());
             }
             return Ok(());
         }
         // A span.
         scratch.clear();
-        let (mut trace_id, mut name, mut start, mut end) = (None, None, None, None);
-        let mut seen_attributes = false;
+        let mut fields = SpanFields::default();
+        let mut links = Links::default();
+        let mut seen = [false; 4];
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             let (slot, field) = match key.as_ref() {
-                "traceId" => (&mut trace_id, "traceId"),
-                "name" => (&mut name, "name"),
-                "startTimeUnixNano" => (&mut start, "startTimeUnixNano"),
-                "endTimeUnixNano" => (&mut end, "endTimeUnixNano"),
-                "attributes" => {
-                    if std::mem::replace(&mut seen_attributes, true) {
-                        return Err(A::Error::duplicate_field("attributes"));
+                "traceId" => (&mut fields.trace_id, "traceId"),
+                "name" => (&mut fields.name, "name"),
+                "startTimeUnixNano" => (&mut fields.start, "startTimeUnixNano"),
+                "endTimeUnixNano" => (&mut fields.end, "endTimeUnixNano"),
+                "spanId" => (&mut fields.span_id, "spanId"),
+                "parentSpanId" => (&mut fields.parent, "parentSpanId"),
+                "kind" => (&mut fields.kind, "kind"),
+                name @ ("attributes" | "status" | "links" | "events") => {
+                    let (i, field) = match name {
+                        "attributes" => (0, "attributes"),
+                        "status" => (1, "status"),
+                        "links" => (2, "links"),
+                        _ => (3, "events"),
+                    };
+                    if std::mem::replace(&mut seen[i], true) {
+                        return Err(A::Error::duplicate_field(field));
                     }
-                    map.next_value_seed(Attributes(&mut *scratch))?;
+                    match i {
+                        0 => map.next_value_seed(Attributes(&mut *scratch))?,
+                        1 => {
+                            fields.status = map
+                                .next_value::<Option<StatusIn<'de>>>()?
+                                .and_then(|s| s.code)
+                        }
+                        2 => {
+                            for link in map
+                                .next_value::<Option<Vec<LinkIn<'de>>>>()?
+                                .unwrap_or_default()
+                            {
+                                links.push(
+                                    json_trace_id(link.trace_id.as_ref()),
+                                    json_span_id(link.span_id.as_ref()),
+                                );
+                            }
+                        }
+                        _ => {
+                            for event in map
+                                .next_value::<Option<Vec<EventIn<'de>>>>()?
+                                .unwrap_or_default()
+                            {
+                                if is_exception(event.name.as_ref()) {
+                                    fields.exception = true;
+                                }
+                            }
+                        }
+                    }
                     continue;
                 }
                 _ => {
@@ -143,8 +196,52 @@ impl<'de> Visitor<'de> for One<'_, '_, 'de> {
                 return Err(A::Error::duplicate_field(field));
             }
         }
-        out.span(span_in(&trace_id, &name, &start, &end), scratch);
+        out.span(fields.span_in(&links), scratch);
         Ok(())
+    }
+}
+
+/// A span's `status`.
+#[derive(Deserialize)]
+struct StatusIn<'a> {
+    #[serde(borrow, default)]
+    code: Option<Scalar<'a>>,
+}
+
+/// One of a span's `links`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkIn<'a> {
+    #[serde(borrow, default)]
+    trace_id: Option<Scalar<'a>>,
+    #[serde(borrow, default)]
+    span_id: Option<Scalar<'a>>,
+}
+
+/// One of a span's `events`.
+#[derive(Deserialize)]
+struct EventIn<'a> {
+    #[serde(borrow, default)]
+    name: Option<Scalar<'a>>,
+}
+
+/// A resource: its attributes, for `service.name`.
+#[derive(Deserialize)]
+struct ResourceIn<'a> {
+    #[serde(borrow, default)]
+    attributes: Option<Vec<KeyValue<'a>>>,
+}
+
+impl<'a> ResourceIn<'a> {
+    /// The last `service.name` given (a string, else none).
+    fn service(self) -> Option<Cow<'a, str>> {
+        let mut service = None;
+        for kv in self.attributes.unwrap_or_default() {
+            if kv.key == SERVICE_NAME {
+                service = service_name(kv.value.map(AnyValue::into_scalar));
+            }
+        }
+        service
     }
 }
 

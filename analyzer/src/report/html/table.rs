@@ -33,8 +33,8 @@ pub struct Row {
     pub producer: String,
     /// Stream.
     pub stream: String,
-    /// Seq.
-    pub seq: i64,
+    /// Seq, or the message id where there is none (SPEC §4b).
+    pub seq: String,
     /// Group, or a dash.
     pub group: String,
     /// Partition, or a dash.
@@ -65,7 +65,7 @@ type DataRow<'a> = (
     usize,
     &'a str,
     &'a str,
-    i64,
+    Option<i64>,
     Option<&'a str>,
     Option<&'a str>,
     &'a str,
@@ -129,7 +129,9 @@ impl Table {
                     class: kind_class(index),
                     producer: f.producer_id.clone(),
                     stream: f.stream.clone(),
-                    seq: f.seq,
+                    seq: f
+                        .seq
+                        .map_or_else(|| format!("id {}", f.message_id), |s| s.to_string()),
                     group: f.consumer_group.clone().unwrap_or_else(|| "–".to_owned()),
                     partition: f.partition.clone().unwrap_or_else(|| "–".to_owned()),
                     message_id: f.message_id.clone(),

@@ -14,13 +14,14 @@ fn finding(kind: Kind, stage: Option<Where>, stream: &str, seq: i64) -> Finding 
         stage,
         producer_id: "p1".into(),
         stream: stream.into(),
-        seq,
+        seq: Some(seq),
         consumer_group: Some(HOSTILE.into()),
         message_id: format!("m{seq}"),
         partition: Some(HOSTILE.into()),
         trace_ids: vec!["4bf92f3577b34da6a3ce929d0e0e4736".into(), HOSTILE.into()],
         evidence: Evidence::TelemetryGap { deliveries: 1 },
         ledger: false,
+        basis: mqtrace_vocab::finding::Basis::Mqtrace,
     }
 }
 
@@ -68,6 +69,7 @@ fn report(findings: Vec<Finding>) -> Report {
                 },
                 negative: 0,
             }],
+            unanalysed: BTreeMap::new(),
         },
         findings,
     }

@@ -54,7 +54,8 @@ fn short(s: &str, max: usize) -> String {
 /// findings first), and a note when streams were left out.
 pub fn timelines(findings: &[Finding]) -> (Vec<Plot>, Option<String>) {
     let mut by_stream: BTreeMap<(&str, &str), Vec<&Finding>> = BTreeMap::new();
-    for f in findings {
+    // Findings without a seq (SPEC §4b) have no place on a seq axis: the tables list them.
+    for f in findings.iter().filter(|f| f.seq.is_some()) {
         by_stream
             .entry((f.producer_id.as_str(), f.stream.as_str()))
             .or_default()
@@ -114,7 +115,8 @@ fn stream_plot(producer: &str, stream: &str, list: &[&Finding]) -> Plot {
     let plot_w = WIDTH - LEFT - RIGHT;
 
     let (lo, hi) = list.iter().fold((i64::MAX, i64::MIN), |(lo, hi), f| {
-        (lo.min(f.seq), hi.max(f.seq))
+        let seq = f.seq.unwrap_or(0);
+        (lo.min(seq), hi.max(seq))
     });
     let span = u64::try_from(hi.saturating_sub(lo)).unwrap_or(0);
     let x_of = |seq: i64| {
@@ -154,15 +156,17 @@ fn stream_plot(producer: &str, stream: &str, list: &[&Finding]) -> Plot {
         // (lane, kind, bin) → count, first and last seq.
         let mut cells: BTreeMap<(usize, usize, u64), (u64, i64, i64)> = BTreeMap::new();
         for f in list {
-            let off = u64::try_from(f.seq.saturating_sub(lo)).unwrap_or(0);
+            let off = u64::try_from(f.seq.unwrap_or(0).saturating_sub(lo)).unwrap_or(0);
             let bin = (u128::from(off) * u128::from(BINS) / (u128::from(span) + 1)) as u64;
             let lane = lane_of.get(lane_name(f)).copied().unwrap_or(0);
-            let cell = cells
-                .entry((lane, kind_index(f), bin))
-                .or_insert((0, f.seq, f.seq));
+            let cell = cells.entry((lane, kind_index(f), bin)).or_insert((
+                0,
+                f.seq.unwrap_or(0),
+                f.seq.unwrap_or(0),
+            ));
             cell.0 += 1;
-            cell.1 = cell.1.min(f.seq);
-            cell.2 = cell.2.max(f.seq);
+            cell.1 = cell.1.min(f.seq.unwrap_or(0));
+            cell.2 = cell.2.max(f.seq.unwrap_or(0));
         }
         let most = cells.values().map(|c| c.0).max().unwrap_or(1) as f64;
         let bin_w = plot_w / BINS as f64;
@@ -200,7 +204,7 @@ fn stream_plot(producer: &str, stream: &str, list: &[&Finding]) -> Plot {
                 .map(|g| format!(", group {g}"))
                 .unwrap_or_default();
             svg.nodes.push(Node::Rect {
-                x: x_of(f.seq) - mark_w / 2.0,
+                x: x_of(f.seq.unwrap_or(0)) - mark_w / 2.0,
                 y: top,
                 w: mark_w,
                 h: ROW - 1.5,
@@ -209,7 +213,7 @@ fn stream_plot(producer: &str, stream: &str, list: &[&Finding]) -> Plot {
                 title: Some(format!(
                     "{} seq {}{group}, partition {}",
                     f.key(),
-                    f.seq,
+                    f.seq.unwrap_or(0),
                     lane_name(f)
                 )),
             });

@@ -137,7 +137,7 @@ pub fn verdicts(report: &Report) -> BTreeSet<Verdict> {
                 f.key(),
                 f.stream.clone(),
                 f.consumer_group.clone(),
-                u64::try_from(f.seq).expect("positive seq"),
+                u64::try_from(f.seq.expect("a numbered finding")).expect("positive seq"),
             )
         })
         .collect()

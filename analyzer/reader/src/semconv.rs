@@ -1,0 +1,318 @@
+//! Messaging spans without mqtrace's numbering (SPEC §4b), as the analyzer's semconv path
+//! reads them: what the span did, its place in its trace (span id, parent, links), its
+//! status, its service, and the convention attributes of either generation
+//! ([`mqtrace_vocab::semconv`]), typed once. Every reader hands them over through the sink,
+//! so that a span reads the same whichever encoding carried it.
+
+use mqtrace_vocab::semconv::{Role, span_kind};
+
+use crate::attrs::{Key, Scalar, trace_id_bits};
+
+/// How many links of one span are kept: a batch receive links to each message it took; more
+/// than this many are counted in [`SemSpan::links_dropped`], not kept.
+pub const MAX_LINKS: usize = 1024;
+
+/// A span's place in its trace and its outcome, as a reader found them (every span gets
+/// one; only messaging spans without numbering keep it).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Context<'a> {
+    /// Its span id (`None` if absent or not 16 hex digits / 8 bytes).
+    pub(crate) span_id: Option<u64>,
+    /// Its parent's span id.
+    pub(crate) parent: Option<u64>,
+    /// `Span.kind` (0 when absent or unknown).
+    pub(crate) kind: i64,
+    /// `Status.code` (0 unset, 1 ok, 2 error).
+    pub(crate) status: i64,
+    /// Whether one of its events is named `exception`.
+    pub(crate) exception: bool,
+    /// (trace id, span id) of each link (at most [`MAX_LINKS`]).
+    pub(crate) links: &'a [(u128, u64)],
+    /// Links beyond [`MAX_LINKS`] or with ids that are not ids.
+    pub(crate) links_dropped: u32,
+}
+
+/// `Status.code` ERROR.
+pub const STATUS_ERROR: i64 = 2;
+/// `Status.code` OK.
+pub const STATUS_OK: i64 = 1;
+
+/// A span id's 64 bits from 16 hex digits.
+pub(crate) fn span_id_hex(text: &str) -> Option<u64> {
+    if text.len() != 16 {
+        return None;
+    }
+    u64::from_str_radix(text, 16).ok().filter(|_| {
+        // from_str_radix takes a leading `+`: ids are digits only.
+        text.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// A span id's 64 bits from 8 bytes (protobuf).
+pub(crate) fn span_id_bytes(bytes: &[u8]) -> Option<u64> {
+    <[u8; 8]>::try_from(bytes).ok().map(u64::from_be_bytes)
+}
+
+/// A trace id's 128 bits from 16 bytes (protobuf).
+pub(crate) fn trace_id_bytes(bytes: &[u8]) -> Option<u128> {
+    <[u8; 16]>::try_from(bytes).ok().map(u128::from_be_bytes)
+}
+
+/// An id field of OTLP JSON (a hex string), as bits.
+pub(crate) fn json_span_id(value: Option<&Scalar<'_>>) -> Option<u64> {
+    match value {
+        Some(Scalar::Str(s)) => span_id_hex(s),
+        _ => None,
+    }
+}
+
+/// A trace id field of OTLP JSON, as bits.
+pub(crate) fn json_trace_id(value: Option<&Scalar<'_>>) -> Option<u128> {
+    match value {
+        Some(Scalar::Str(s)) => trace_id_bits(s),
+        _ => None,
+    }
+}
+
+/// An enum field of OTLP JSON (`kind`, `status.code`): an integer as the OTLP JSON mapping
+/// writes it, or the enum's name as protobuf's own JSON mapping writes it.
+pub(crate) fn json_enum(value: Option<&Scalar<'_>>, names: &[&str]) -> i64 {
+    match value {
+        Some(Scalar::Int(i)) => *i,
+        Some(Scalar::IntText(t)) => t.parse().unwrap_or(0),
+        Some(Scalar::Str(s)) => names.iter().position(|n| n == s).map_or(0, |i| i as i64),
+        _ => 0,
+    }
+}
+
+/// `Span.SpanKind`'s names, by value.
+pub(crate) const KIND_NAMES: &[&str] = &[
+    "SPAN_KIND_UNSPECIFIED",
+    "SPAN_KIND_INTERNAL",
+    "SPAN_KIND_SERVER",
+    "SPAN_KIND_CLIENT",
+    "SPAN_KIND_PRODUCER",
+    "SPAN_KIND_CONSUMER",
+];
+
+/// `Status.StatusCode`'s names, by value.
+pub(crate) const STATUS_NAMES: &[&str] =
+    &["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"];
+
+/// Collects a span's links as a reader meets them: kept up to [`MAX_LINKS`], the rest (and
+/// links whose ids are not ids) counted.
+#[derive(Debug, Default)]
+pub(crate) struct Links {
+    pub(crate) kept: Vec<(u128, u64)>,
+    pub(crate) dropped: u32,
+}
+
+impl Links {
+    pub(crate) fn clear(&mut self) {
+        self.kept.clear();
+        self.dropped = 0;
+    }
+
+    pub(crate) fn push(&mut self, trace: Option<u128>, span: Option<u64>) {
+        match (trace, span) {
+            (Some(t), Some(s)) if self.kept.len() < MAX_LINKS => self.kept.push((t, s)),
+            _ => self.dropped = self.dropped.saturating_add(1),
+        }
+    }
+}
+
+/// A messaging span without numbering, with what SPEC §4b reads from it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SemSpan {
+    /// The span's name.
+    pub name: String,
+    /// `Span.kind`.
+    pub kind: i64,
+    /// Status ERROR.
+    pub error: bool,
+    /// Status OK (set explicitly).
+    pub ok: bool,
+    /// An `exception` event was recorded on it.
+    pub exception: bool,
+    /// Trace id (`None`: not 32 hex digits).
+    pub trace_id: Option<u128>,
+    /// Span id.
+    pub span_id: Option<u64>,
+    /// Parent span id.
+    pub parent: Option<u64>,
+    /// Links (trace id, span id).
+    pub links: Vec<(u128, u64)>,
+    /// Links not kept (beyond the bound, or unreadable).
+    pub links_dropped: u32,
+    /// The resource's `service.name`.
+    pub service: Option<String>,
+    /// `messaging.system`.
+    pub system: Option<String>,
+    /// The destination as this side names it.
+    pub destination: Option<String>,
+    /// `messaging.operation.type` (or the old `messaging.operation`).
+    pub operation: Option<String>,
+    /// `messaging.operation.name`.
+    pub operation_name: Option<String>,
+    /// The message id.
+    pub message_id: Option<String>,
+    /// The consumer group.
+    pub group: Option<String>,
+    /// The partition.
+    pub partition: Option<String>,
+    /// The Kafka offset.
+    pub offset: Option<i64>,
+    /// RabbitMQ's routing key.
+    pub routing_key: Option<String>,
+    /// mqtrace's own `mqtrace.outcome` (a stage span of a message that carried no numbering).
+    pub outcome: Option<String>,
+    /// Start, ns since the epoch.
+    pub start_ns: i64,
+    /// End, ns since the epoch.
+    pub end_ns: i64,
+}
+
+impl SemSpan {
+    /// The span as its reader found it; attribute values of an unexpected type are left out
+    /// (a third-party span is not held to mqtrace's contract).
+    pub(crate) fn new(
+        name: &str,
+        trace_id: Option<u128>,
+        context: Context<'_>,
+        values: &[(Key, Scalar<'_>)],
+        (start_ns, end_ns): (i64, i64),
+    ) -> SemSpan {
+        let mut span = SemSpan {
+            name: name.to_owned(),
+            kind: context.kind,
+            error: context.status == STATUS_ERROR,
+            ok: context.status == STATUS_OK,
+            exception: context.exception,
+            trace_id,
+            span_id: context.span_id,
+            parent: context.parent,
+            links: context.links.to_vec(),
+            links_dropped: context.links_dropped,
+            start_ns,
+            end_ns,
+            ..SemSpan::default()
+        };
+        // The rank each role's value came from: a current key beats an older one whatever
+        // their order.
+        let mut ranks = [u8::MAX; 9];
+        for (key, value) in values {
+            let (role, rank) = match key {
+                Key::Semconv(role, rank) => (*role, *rank),
+                Key::ConsumerGroup => (Role::ConsumerGroup, 0),
+                Key::Partition => (Role::Partition, 0),
+                Key::MessageId => (Role::MessageId, 0),
+                Key::Outcome => {
+                    span.outcome = text(value);
+                    continue;
+                }
+                _ => continue,
+            };
+            let slot = &mut ranks[role as usize];
+            if rank >= *slot {
+                continue;
+            }
+            let taken = match role {
+                Role::Offset => match value {
+                    Scalar::Int(i) => {
+                        span.offset = Some(*i);
+                        true
+                    }
+                    Scalar::IntText(t) | Scalar::Str(t) => {
+                        span.offset = t.parse().ok();
+                        span.offset.is_some()
+                    }
+                    _ => false,
+                },
+                _ => {
+                    let Some(v) = text(value) else { continue };
+                    let field = match role {
+                        Role::System => &mut span.system,
+                        Role::Destination => &mut span.destination,
+                        Role::OperationType => &mut span.operation,
+                        Role::OperationName => &mut span.operation_name,
+                        Role::MessageId => &mut span.message_id,
+                        Role::ConsumerGroup => &mut span.group,
+                        Role::Partition => &mut span.partition,
+                        Role::RoutingKey => &mut span.routing_key,
+                        Role::Offset => continue,
+                    };
+                    *field = Some(v);
+                    true
+                }
+            };
+            if taken {
+                *slot = rank;
+            }
+        }
+        span
+    }
+
+    /// Whether it is a PRODUCER span.
+    pub fn is_producer(&self) -> bool {
+        self.kind == span_kind::PRODUCER
+    }
+}
+
+/// A string, or an int written as text (partitions, ids): as text; anything else: none.
+fn text(value: &Scalar<'_>) -> Option<String> {
+    match value {
+        Scalar::Str(s) => Some(s.as_ref().to_owned()),
+        Scalar::Int(i) => Some(i.to_string()),
+        Scalar::IntText(t) => t.parse::<i64>().ok().map(|i| i.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attrs::known_key;
+    use std::borrow::Cow;
+
+    fn s(v: &str) -> Scalar<'_> {
+        Scalar::Str(Cow::Borrowed(v))
+    }
+
+    #[test]
+    fn current_keys_win_over_older_ones_whatever_the_order() {
+        let values: Vec<(Key, Scalar<'_>)> = [
+            ("messaging.destination", s("old")),
+            ("messaging.destination.name", s("new")),
+            ("messaging.kafka.partition", Scalar::Int(3)),
+            (
+                "messaging.kafka.message.offset",
+                Scalar::IntText(Cow::Borrowed("17")),
+            ),
+            ("messaging.kafka.consumer.group", s("g1")),
+            ("messaging.message_id", s("m-1")),
+            ("messaging.operation", s("receive")),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((known_key(k)?, v)))
+        .collect();
+        let span = SemSpan::new("x", None, Context::default(), &values, (1, 2));
+        assert_eq!(span.destination.as_deref(), Some("new"));
+        assert_eq!(span.partition.as_deref(), Some("3"));
+        assert_eq!(span.offset, Some(17));
+        assert_eq!(span.group.as_deref(), Some("g1"));
+        assert_eq!(span.message_id.as_deref(), Some("m-1"));
+        assert_eq!(span.operation.as_deref(), Some("receive"));
+    }
+
+    #[test]
+    fn ids_and_enums_read_in_either_form() {
+        assert_eq!(span_id_hex("00f067aa0ba902b7"), Some(0x00f0_67aa_0ba9_02b7));
+        assert_eq!(span_id_hex("+0f067aa0ba902b7"), None);
+        assert_eq!(span_id_hex("00f067aa"), None);
+        assert_eq!(span_id_bytes(&[0, 0, 0, 0, 0, 0, 0, 9]), Some(9));
+        assert_eq!(json_enum(Some(&Scalar::Int(4)), KIND_NAMES), 4);
+        assert_eq!(json_enum(Some(&s("SPAN_KIND_CONSUMER")), KIND_NAMES), 5);
+        assert_eq!(json_enum(Some(&s("STATUS_CODE_ERROR")), STATUS_NAMES), 2);
+        assert_eq!(json_enum(None, STATUS_NAMES), 0);
+    }
+}

@@ -1,0 +1,298 @@
+//! Which spans are one message (SPEC §4b): sends nested in one another are one send; a
+//! message is its message id where the spans carry one, else its Kafka (destination,
+//! partition, offset), else the send span a delivery is a child of or links to; each
+//! delivery is then settled as processed or not by its status and its settle spans.
+
+use mqtrace_reader::semconv::SemSpan;
+use mqtrace_vocab::semconv::{Operation, settle_refuses};
+use std::collections::{HashMap, HashSet};
+
+/// Why a messaging span could not be analysed (`summary.unanalysed`'s keys).
+pub(crate) mod reason {
+    /// Neither a PRODUCER nor a CONSUMER span, and no operation the conventions define.
+    pub const NO_OPERATION: &str = "no_operation";
+    /// A send without a message id, a Kafka offset or a span id: no delivery can be tied to it.
+    pub const SEND_WITHOUT_IDENTITY: &str = "send_without_identity";
+    /// A delivery without a message id or Kafka offset whose parent and links are no send
+    /// that was read.
+    pub const DELIVERY_WITHOUT_IDENTITY: &str = "delivery_without_identity";
+    /// A settle span whose delivery was not read.
+    pub const SETTLE_WITHOUT_DELIVERY: &str = "settle_without_delivery";
+}
+
+/// Nested send spans followed up to this depth (a cycle of parent ids cannot loop).
+const MAX_NESTING: usize = 64;
+
+/// What happened to one delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Handled {
+    /// Processed: the span ended without error and no settle refused it.
+    Processed,
+    /// Not processed: the span ended ERROR (or recorded an exception without an OK status),
+    /// or a settle said nack, reject or error.
+    Refused,
+    /// Settled as a copy already processed (mqtrace's `skip_duplicate`).
+    Skipped,
+}
+
+/// One delivery of a message to a group.
+#[derive(Clone, Debug)]
+pub(crate) struct Delivery {
+    pub(crate) group: String,
+    /// A `process` delivery (else a `receive`, which counts only where a group has no
+    /// `process` span for the message).
+    pub(crate) process: bool,
+    pub(crate) handled: Handled,
+    pub(crate) end_ns: i64,
+    /// The span's index.
+    pub(crate) span: usize,
+}
+
+/// A message and its spans.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Message {
+    /// Root send spans (one per send, nested spans folded in), by index.
+    pub(crate) sends: Vec<usize>,
+    /// Every send span of it, nested ones included.
+    pub(crate) send_spans: Vec<usize>,
+    /// Sends (roots) any of whose spans ended ERROR.
+    pub(crate) failed_sends: usize,
+    pub(crate) deliveries: Vec<Delivery>,
+    /// How it is named in findings.
+    pub(crate) name: String,
+}
+
+/// The messages of a set of spans, and the spans that could not be analysed.
+#[derive(Debug, Default)]
+pub(crate) struct Messages {
+    pub(crate) list: Vec<Message>,
+    pub(crate) unanalysed: HashMap<&'static str, u64>,
+}
+
+/// (destination, partition, offset): a Kafka message's place.
+type Offset = (String, String, i64);
+
+fn offset_of(span: &SemSpan) -> Option<Offset> {
+    Some((
+        span.destination.clone()?,
+        span.partition.clone()?,
+        span.offset?,
+    ))
+}
+
+/// What is known of the numbered messages: a third-party span of one is judged on
+/// mqtrace's basis, not twice.
+#[derive(Debug, Default)]
+pub(crate) struct Numbered {
+    /// (trace id, span id) of numbered `produce` spans.
+    pub(crate) sends: HashSet<(u128, u64)>,
+    /// Message ids of numbered messages (those the semconv spans name).
+    pub(crate) ids: HashSet<String>,
+}
+
+/// Builds the messages of `spans`.
+pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
+    let mut out = Messages::default();
+    let ops: Vec<Option<Operation>> = spans
+        .iter()
+        .map(|s| Operation::of(s.kind, s.operation.as_deref()))
+        .collect();
+    let at: HashMap<(u128, u64), usize> = spans
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some(((s.trace_id?, s.span_id?), i)))
+        .collect();
+    let parent_of = |i: usize| -> Option<usize> {
+        let s = &spans[i];
+        at.get(&(s.trace_id?, s.parent?)).copied()
+    };
+    let is_send = |i: usize| ops[i] == Some(Operation::Send);
+
+    // Sends: each nest of send spans is one send, named by its outermost span.
+    let mut nests: HashMap<usize, Vec<usize>> = HashMap::new();
+    let mut roots = Vec::new();
+    for i in (0..spans.len()).filter(|&i| is_send(i)) {
+        let mut root = i;
+        for _ in 0..MAX_NESTING {
+            match parent_of(root) {
+                Some(p) if is_send(p) && p != i => root = p,
+                _ => break,
+            }
+        }
+        let nest = nests.entry(root).or_default();
+        if nest.is_empty() {
+            roots.push(root);
+        }
+        nest.push(i);
+    }
+
+    let mut by_id: HashMap<String, usize> = HashMap::new();
+    let mut by_offset: HashMap<Offset, usize> = HashMap::new();
+    let mut by_span: HashMap<(u128, u64), usize> = HashMap::new();
+    for root in roots {
+        let nest = &nests[&root];
+        let first = |f: &dyn Fn(&SemSpan) -> Option<String>| {
+            f(&spans[root]).or_else(|| nest.iter().find_map(|&i| f(&spans[i])))
+        };
+        let id = first(&|s| s.message_id.clone());
+        let offset =
+            offset_of(&spans[root]).or_else(|| nest.iter().find_map(|&i| offset_of(&spans[i])));
+        let span_key = spans[root].trace_id.zip(spans[root].span_id);
+        let mine = nest.iter().any(|&i| {
+            spans[i]
+                .trace_id
+                .zip(spans[i].span_id)
+                .is_some_and(|k| numbered.sends.contains(&k))
+        }) || id.as_ref().is_some_and(|id| numbered.ids.contains(id));
+        if mine {
+            continue;
+        }
+        let existing = id
+            .as_ref()
+            .and_then(|id| by_id.get(id))
+            .or_else(|| offset.as_ref().and_then(|o| by_offset.get(o)))
+            .copied();
+        let m = match existing {
+            Some(m) => m,
+            None => {
+                let Some(name) = id
+                    .clone()
+                    .or_else(|| offset.as_ref().map(|(d, p, o)| format!("{d}/{p}/{o}")))
+                    .or_else(|| span_key.map(|(t, s)| format!("{t:032x}-{s:016x}")))
+                else {
+                    *out.unanalysed
+                        .entry(reason::SEND_WITHOUT_IDENTITY)
+                        .or_default() += nest.len() as u64;
+                    continue;
+                };
+                out.list.push(Message {
+                    name,
+                    ..Message::default()
+                });
+                out.list.len() - 1
+            }
+        };
+        if let Some(id) = id {
+            by_id.entry(id).or_insert(m);
+        }
+        if let Some(o) = offset {
+            by_offset.entry(o).or_insert(m);
+        }
+        for &i in nest {
+            if let Some(k) = spans[i].trace_id.zip(spans[i].span_id) {
+                by_span.insert(k, m);
+            }
+        }
+        let message = &mut out.list[m];
+        message.sends.push(root);
+        message.send_spans.extend(nest.iter().copied());
+        if nest.iter().any(|&i| spans[i].error) {
+            message.failed_sends += 1;
+        }
+    }
+
+    // Settles refuse or skip the delivery they are a child of.
+    let mut settled: HashMap<usize, Handled> = HashMap::new();
+    for i in (0..spans.len()).filter(|&i| ops[i] == Some(Operation::Settle)) {
+        let s = &spans[i];
+        let Some(delivery) = parent_of(i)
+            .filter(|&p| matches!(ops[p], Some(Operation::Process | Operation::Receive)))
+        else {
+            *out.unanalysed
+                .entry(reason::SETTLE_WITHOUT_DELIVERY)
+                .or_default() += 1;
+            continue;
+        };
+        let said = s.outcome.as_deref().or(s.operation_name.as_deref());
+        let handled = if said == Some("skip_duplicate") {
+            Handled::Skipped
+        } else if s.error || said.is_some_and(settle_refuses) {
+            Handled::Refused
+        } else {
+            continue;
+        };
+        // A refusal outweighs a skip.
+        let slot = settled.entry(delivery).or_insert(handled);
+        if handled == Handled::Refused {
+            *slot = Handled::Refused;
+        }
+    }
+
+    // Deliveries: to the message their id, offset, parent or links name.
+    for i in 0..spans.len() {
+        let process = match ops[i] {
+            Some(Operation::Process) => true,
+            Some(Operation::Receive) => false,
+            Some(_) => continue,
+            None => {
+                *out.unanalysed.entry(reason::NO_OPERATION).or_default() += 1;
+                continue;
+            }
+        };
+        let s = &spans[i];
+        let trace = s.trace_id;
+        let parent_key = trace.zip(s.parent);
+        let numbered_parent = parent_key.is_some_and(|k| numbered.sends.contains(&k))
+            || s.links.iter().any(|k| numbered.sends.contains(k))
+            || s.message_id
+                .as_ref()
+                .is_some_and(|id| numbered.ids.contains(id));
+        if numbered_parent {
+            continue;
+        }
+        let mut targets: Vec<usize> = Vec::new();
+        if let Some(m) = s.message_id.as_ref().and_then(|id| by_id.get(id)) {
+            targets.push(*m);
+        } else if let Some(m) = offset_of(s).and_then(|o| by_offset.get(&o)) {
+            targets.push(*m);
+        } else {
+            targets.extend(parent_key.and_then(|k| by_span.get(&k)));
+            for link in &s.links {
+                if let Some(&m) = by_span.get(link)
+                    && !targets.contains(&m)
+                {
+                    targets.push(m);
+                }
+            }
+        }
+        if targets.is_empty() {
+            // Delivered, but its send was not read: still judged for duplicates by its id.
+            let Some(id) = s.message_id.clone() else {
+                *out.unanalysed
+                    .entry(reason::DELIVERY_WITHOUT_IDENTITY)
+                    .or_default() += 1;
+                continue;
+            };
+            out.list.push(Message {
+                name: id.clone(),
+                ..Message::default()
+            });
+            let m = out.list.len() - 1;
+            by_id.insert(id, m);
+            targets.push(m);
+        }
+        let handled = settled
+            .get(&i)
+            .copied()
+            .unwrap_or(if s.error || (s.exception && !s.ok) {
+                Handled::Refused
+            } else {
+                Handled::Processed
+            });
+        let group = s
+            .group
+            .clone()
+            .or_else(|| s.service.clone())
+            .unwrap_or_else(|| "(unnamed)".to_owned());
+        for m in targets {
+            out.list[m].deliveries.push(Delivery {
+                group: group.clone(),
+                process,
+                handled,
+                end_ns: s.end_ns,
+                span: i,
+            });
+        }
+    }
+    out
+}

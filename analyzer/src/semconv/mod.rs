@@ -1,0 +1,125 @@
+//! SPEC §4b: messages traced by other instrumentations, without mqtrace's numbering. The
+//! spans are few next to numbered traffic and their identity is a graph (message ids,
+//! offsets, parent and link ids), so they are judged here with hash maps, not in the polars
+//! plans; the findings come out as the same typed [`Finding`]s, with `basis` = `semconv`.
+//!
+//! - [`messages`] ties spans into messages and deliveries;
+//! - [`verdicts`] judges each message per group.
+
+mod messages;
+mod verdicts;
+
+#[cfg(test)]
+mod tests;
+
+pub(crate) use messages::Numbered;
+pub use verdicts::SemEvidence;
+
+use mqtrace_reader::semconv::SemSpan;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::report::Finding;
+
+/// What the semconv path found.
+#[derive(Debug, Default)]
+pub(crate) struct Judged {
+    pub(crate) findings: Vec<Finding>,
+    /// Messages judged.
+    pub(crate) messages: u64,
+    /// Their streams: (producer's service, destination).
+    pub(crate) streams: BTreeSet<(String, String)>,
+    /// Messaging spans that could not be analysed, by reason.
+    pub(crate) unanalysed: BTreeMap<String, u64>,
+}
+
+/// Judges `spans` (none of them numbered); `numbered`: the numbered messages' sends and ids,
+/// left to the numbered path.
+pub(crate) fn judge(
+    spans: &[SemSpan],
+    numbered: &Numbered,
+    window_end_ns: i64,
+    grace_ns: i64,
+) -> Judged {
+    if spans.is_empty() {
+        return Judged::default();
+    }
+    let built = messages::messages(spans, numbered);
+    let age = verdicts::Age {
+        window_end_ns,
+        grace_ns,
+    };
+    let findings = verdicts::findings(&built.list, spans, age);
+    Judged {
+        findings,
+        messages: built.list.len() as u64,
+        streams: built
+            .list
+            .iter()
+            .map(|m| verdicts::stream_of(m, spans))
+            .collect(),
+        unanalysed: built
+            .unanalysed
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    }
+}
+
+/// The numbered messages' ids among those `spans` name: their `messaging.message.id` where
+/// the rows carry one, else the default `{producer id}:{stream}:{seq}`.
+pub(crate) fn numbered(
+    spans: &[SemSpan],
+    sends: Vec<(u128, u64)>,
+    frame: &polars::prelude::DataFrame,
+    streams: &[(String, String)],
+) -> polars::prelude::PolarsResult<Numbered> {
+    let named: BTreeSet<&str> = spans
+        .iter()
+        .filter_map(|s| s.message_id.as_deref())
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    if !named.is_empty() && frame.height() > 0 {
+        for id in frame.column("message_id")?.str()?.iter().flatten() {
+            if named.contains(id) {
+                ids.insert(id.to_owned());
+            }
+        }
+        // Default ids: `{producer}:{stream}:{seq}`, the split between producer and stream
+        // tried at every `:` (either may hold one).
+        let codes: std::collections::HashMap<(&str, &str), u32> = streams
+            .iter()
+            .enumerate()
+            .map(|(i, (p, s))| ((p.as_str(), s.as_str()), i as u32))
+            .collect();
+        let mut wanted: std::collections::HashMap<(u32, i64), &str> =
+            std::collections::HashMap::new();
+        for id in &named {
+            let Some((rest, seq)) = id.rsplit_once(':') else {
+                continue;
+            };
+            let Ok(seq) = seq.parse::<i64>() else {
+                continue;
+            };
+            for (at, _) in rest.match_indices(':') {
+                if let Some(code) = codes.get(&(&rest[..at], &rest[at + 1..])) {
+                    wanted.insert((*code, seq), id);
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            let stream = frame.column("stream")?.u32()?;
+            let seq = frame.column("seq")?.i64()?;
+            for (s, q) in stream.iter().zip(seq.iter()) {
+                if let (Some(s), Some(q)) = (s, q)
+                    && let Some(id) = wanted.get(&(s, q))
+                {
+                    ids.insert((*id).to_owned());
+                }
+            }
+        }
+    }
+    Ok(Numbered {
+        sends: sends.into_iter().collect(),
+        ids,
+    })
+}
