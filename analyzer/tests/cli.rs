@@ -403,3 +403,46 @@ fn group_filter_keeps_that_groups_findings_and_recounts_the_summary() {
     assert_eq!(r["summary"]["findings"]["lost/store"], 0);
     assert_eq!(r["findings"].as_array().map(Vec::len), Some(0));
 }
+
+/// SPEC §4b: messaging spans that cannot be tied to a message are counted by reason, and no
+/// format calls the run clean while any are: consumer spans of a producer that was not
+/// traced, with no message id, are not a clean bill.
+#[test]
+fn unanalysed_messaging_spans_are_never_a_clean_bill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let span = |i: u32| {
+        format!(
+            r#"{{"traceId":"4bf92f3577b34da6a3ce929d0e0e47{i:02}","spanId":"00f067aa0ba902{i:02}","parentSpanId":"1111111111111111","name":"orders receive","kind":5,"startTimeUnixNano":"1","endTimeUnixNano":"2","attributes":[{{"key":"messaging.system","value":{{"stringValue":"rabbitmq"}}}},{{"key":"messaging.operation","value":{{"stringValue":"receive"}}}}]}}"#
+        )
+    };
+    let spans: Vec<String> = (10..13).map(span).collect();
+    let line = format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"billing"}}}}]}},"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+        spans.join(",")
+    );
+    let f = write(dir.path(), "third-party.jsonl", format!("{line}\n"));
+    let out = mqtrace(&["analyze", &f]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "no finding: {stdout}");
+    assert!(
+        stdout.contains("NOT ANALYSED: 3 messaging span(s)")
+            && stdout.contains("3 delivery_without_identity"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("every message was"), "{stdout}");
+    assert!(stdout.contains("could not be analysed"), "{stdout}");
+    let (report, _) = json_report(&[&f]);
+    assert_eq!(
+        report["summary"]["unanalysed"],
+        serde_json::json!({"delivery_without_identity": 3})
+    );
+    // Numbered traces alone: nothing unanalysed, the clean bill stands.
+    let ok = write(dir.path(), "ok.jsonl", traces(false));
+    let (report, _) = json_report(&[&ok]);
+    assert_eq!(report["summary"]["unanalysed"], serde_json::json!({}));
+    assert!(
+        text(&mqtrace(&["analyze", &ok]))
+            .0
+            .contains("every message was")
+    );
+}

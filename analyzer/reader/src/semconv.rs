@@ -316,3 +316,198 @@ mod tests {
         assert_eq!(json_enum(None, STATUS_NAMES), 0);
     }
 }
+
+/// The same third-party spans in every encoding and field order: the JSON readers and the
+/// protobuf reader must keep the same [`SemSpan`]s.
+#[cfg(test)]
+mod encodings {
+    use super::*;
+    use crate::json::{Readers, read_lines};
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{
+        ResourceSpans, ScopeSpans, Span, Status, span::Event, span::Link,
+    };
+    use prost::Message as _;
+
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const SEND: &str = "00f067aa0ba902b7";
+
+    /// A producer span, then a consumer span linked to it with ERROR, an exception event
+    /// and old-generation keys; the resource after its spans.
+    const LINE: &str = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","parentSpanId":"1111111111111111","name":"publish orders","kind":4,"startTimeUnixNano":"10","endTimeUnixNano":"20","attributes":[{"key":"messaging.system","value":{"stringValue":"rabbitmq"}},{"key":"messaging.destination","value":{"stringValue":"orders"}},{"key":"messaging.rabbitmq.routing_key","value":{"stringValue":"order.created"}}],"status":{}},{"events":[{"name":"retry"},{"name":"exception","attributes":[{"key":"exception.type","value":{"stringValue":"E"}}]}],"links":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","flags":769},{"traceId":"zz","spanId":"00f067aa0ba902b7"}],"status":{"message":"nack","code":2},"traceId":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","spanId":"2222222222222222","name":"orders process","kind":"SPAN_KIND_CONSUMER","startTimeUnixNano":"30","endTimeUnixNano":"40","attributes":[{"key":"messaging.operation","value":{"stringValue":"process"}},{"key":"messaging.kafka.consumer.group","value":{"stringValue":"billing"}},{"key":"messaging.kafka.partition","value":{"intValue":"3"}},{"key":"messaging.kafka.message.offset","value":{"intValue":"17"}},{"key":"messaging.message_id","value":{"stringValue":"m-1"}}]}]}],"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"orders-svc"}}]}}]}"#;
+
+    fn json_spans(line: &str, readers: Readers) -> Vec<SemSpan> {
+        let mut sink = read_lines(line.as_bytes(), readers);
+        assert_eq!(sink.stats.malformed_total, 0, "{:?}", sink.stats.malformed);
+        sink.take_semconv().0
+    }
+
+    fn kv(key: &str, value: Value) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..KeyValue::default()
+        }
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    fn proto_spans() -> Vec<SemSpan> {
+        let text = |s: &str| Value::StringValue(s.to_owned());
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", text("orders-svc"))],
+                    ..Resource::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![
+                        Span {
+                            trace_id: hex(TRACE),
+                            span_id: hex(SEND),
+                            parent_span_id: hex("1111111111111111"),
+                            name: "publish orders".into(),
+                            kind: 4,
+                            start_time_unix_nano: 10,
+                            end_time_unix_nano: 20,
+                            attributes: vec![
+                                kv("messaging.system", text("rabbitmq")),
+                                kv("messaging.destination", text("orders")),
+                                kv("messaging.rabbitmq.routing_key", text("order.created")),
+                            ],
+                            ..Span::default()
+                        },
+                        Span {
+                            trace_id: hex(&"a".repeat(32)),
+                            span_id: hex("2222222222222222"),
+                            name: "orders process".into(),
+                            kind: 5,
+                            start_time_unix_nano: 30,
+                            end_time_unix_nano: 40,
+                            attributes: vec![
+                                kv("messaging.operation", text("process")),
+                                kv("messaging.kafka.consumer.group", text("billing")),
+                                kv("messaging.kafka.partition", Value::IntValue(3)),
+                                kv("messaging.kafka.message.offset", Value::IntValue(17)),
+                                kv("messaging.message_id", text("m-1")),
+                            ],
+                            events: vec![
+                                Event {
+                                    name: "retry".into(),
+                                    ..Event::default()
+                                },
+                                Event {
+                                    name: "exception".into(),
+                                    ..Event::default()
+                                },
+                            ],
+                            links: vec![
+                                Link {
+                                    trace_id: hex(TRACE),
+                                    span_id: hex(SEND),
+                                    ..Link::default()
+                                },
+                                Link {
+                                    trace_id: vec![1, 2],
+                                    span_id: hex(SEND),
+                                    ..Link::default()
+                                },
+                            ],
+                            status: Some(Status {
+                                message: "nack".into(),
+                                code: 2,
+                            }),
+                            ..Span::default()
+                        },
+                    ],
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        let bytes = request.encode_to_vec();
+        let mut framed = u32::try_from(bytes.len())
+            .expect("small")
+            .to_be_bytes()
+            .to_vec();
+        framed.extend(bytes);
+        crate::fuzzing::read_protobuf(&framed)
+            .into_iter()
+            .flat_map(|mut sink| sink.take_semconv().0)
+            .collect()
+    }
+
+    #[test]
+    fn every_encoding_keeps_the_same_third_party_spans() {
+        let fast = json_spans(LINE, Readers::Fast);
+        assert_eq!(fast, json_spans(LINE, Readers::SerdeOnly));
+        assert_eq!(fast, proto_spans());
+        let [send, delivery] = &fast[..] else {
+            panic!("two spans: {fast:?}");
+        };
+        assert_eq!(send.kind, span_kind::PRODUCER);
+        assert_eq!(send.service.as_deref(), Some("orders-svc"));
+        assert_eq!(send.destination.as_deref(), Some("orders"));
+        assert_eq!(send.routing_key.as_deref(), Some("order.created"));
+        assert_eq!(send.parent, Some(0x1111_1111_1111_1111));
+        assert!(!send.error);
+        assert_eq!(delivery.kind, span_kind::CONSUMER);
+        assert!(delivery.error && delivery.exception);
+        assert_eq!(
+            delivery.links,
+            [(
+                0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
+                0x00f0_67aa_0ba9_02b7
+            )]
+        );
+        assert_eq!(delivery.links_dropped, 1);
+        assert_eq!(delivery.group.as_deref(), Some("billing"));
+        assert_eq!(delivery.partition.as_deref(), Some("3"));
+        assert_eq!(delivery.offset, Some(17));
+        assert_eq!(delivery.message_id.as_deref(), Some("m-1"));
+        assert_eq!(delivery.service.as_deref(), Some("orders-svc"));
+    }
+
+    #[test]
+    fn a_resource_before_its_spans_names_them_too_and_nulls_are_absent() {
+        let moved = LINE
+            .replacen(r#"{"resourceSpans":[{"scopeSpans""#, r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"first"}}]},"scopeSpans""#, 1)
+            .replacen(r#","resource":{"attributes":[{"key":"service.name","value":{"stringValue":"orders-svc"}}]}"#, "", 1)
+            .replacen(r#""status":{}"#, r#""status":null,"links":null,"events":null"#, 1);
+        let fast = json_spans(&moved, Readers::Fast);
+        assert_eq!(fast, json_spans(&moved, Readers::SerdeOnly));
+        assert!(fast.iter().all(|s| s.service.as_deref() == Some("first")));
+    }
+
+    #[test]
+    fn repeated_span_fields_are_malformed_for_both_readers() {
+        for (from, to) in [
+            (r#""status":{}"#, r#""status":{},"status":{}"#),
+            (
+                r#""status":{"message":"nack","code":2}"#,
+                r#""status":{"code":1,"code":2}"#,
+            ),
+            (
+                r#""flags":769}"#,
+                r#""flags":769,"spanId":"00f067aa0ba902b7"}"#,
+            ),
+            (r#"{"name":"retry"}"#, r#"{"name":"retry","name":null}"#),
+        ] {
+            assert!(LINE.contains(from), "{from}");
+            let line = LINE.replacen(from, to, 1);
+            let (fast, slow) = (
+                read_lines(line.as_bytes(), Readers::Fast),
+                read_lines(line.as_bytes(), Readers::SerdeOnly),
+            );
+            assert_eq!(fast.stats.malformed_total, 1, "{to}");
+            assert_eq!(fast.comparable(), slow.comparable(), "{to}");
+        }
+    }
+}

@@ -170,6 +170,8 @@ struct Page<'a> {
     stopped: Vec<(String, String)>,
     /// Reports from instances that could not be tracked.
     untracked: u64,
+    /// Messaging spans that could not be analysed (SPEC §4b).
+    unanalysed: u64,
 }
 
 /// Renders `report` as one HTML page.
@@ -281,6 +283,7 @@ pub fn render_html(report: &Report, options: &HtmlOptions) -> Result<String, Htm
             .map(|i| (i.instance, time_text(i.last_report_unix_nano)))
             .collect(),
         untracked: s.telemetry.untracked_reports,
+        unanalysed: s.unanalysed_total(),
     };
     Ok(page.render()?)
 }

@@ -160,3 +160,30 @@ fn trace_url_templates_are_checked() {
         Err(TraceUrlError::NoPlaceholder(_))
     ));
 }
+
+/// SPEC §4b: spans that could not be analysed turn the verdict away from a clean bill; a
+/// finding without a seq is listed by its message id, and stays off the seq timeline.
+#[test]
+fn unanalysed_spans_are_no_clean_bill_and_semconv_findings_show_their_id() {
+    let mut r = report(Vec::new());
+    let page = render_html(&r, &HtmlOptions::default()).expect("page");
+    assert!(page.contains("No findings: every message was produced"));
+    r.summary
+        .unanalysed
+        .insert("delivery_without_identity".into(), 4);
+    let page = render_html(&r, &HtmlOptions::default()).expect("page");
+    assert!(!page.contains("No findings: every message"));
+    assert!(page.contains("4 messaging span(s) could not be tied to a message"));
+    assert!(page.contains("4 delivery_without_identity"));
+
+    let mut semconv = finding(Kind::Duplicate, Some(Where::Consume), "orders", 1);
+    semconv.seq = None;
+    semconv.message_id = "order-21".into();
+    semconv.basis = mqtrace_vocab::finding::Basis::Semconv;
+    let page = render_html(&report(vec![semconv]), &HtmlOptions::default()).expect("page");
+    assert!(
+        page.contains(r#"<td class="num">id order-21</td>"#),
+        "listed by its id"
+    );
+    assert!(!page.contains("loss timeline of stream orders"));
+}
