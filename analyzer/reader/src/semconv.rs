@@ -4,9 +4,31 @@
 //! ([`mqtrace_vocab::semconv`]), typed once. Every reader hands them over through the sink,
 //! so that a span reads the same whichever encoding carried it.
 
-use mqtrace_vocab::semconv::{Role, span_kind};
+use mqtrace_vocab::semconv::Role;
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::attrs::{Key, Scalar, trace_id_bits};
+
+/// Names shared by many spans (services, destinations, groups, operations, partitions),
+/// kept once per reader piece: a span holds a pointer, not a copy of its own.
+#[derive(Debug, Default)]
+pub(crate) struct Interner {
+    names: HashSet<Arc<str>>,
+}
+
+impl Interner {
+    /// The shared copy of `name`. A piece holds far fewer distinct names than spans; a
+    /// hostile input of unique names costs what copies would (one per span).
+    pub(crate) fn name(&mut self, name: &str) -> Arc<str> {
+        if let Some(n) = self.names.get(name) {
+            return Arc::clone(n);
+        }
+        let n: Arc<str> = Arc::from(name);
+        self.names.insert(Arc::clone(&n));
+        n
+    }
+}
 
 /// How many links of one span are kept: a batch receive links to each message it took; more
 /// than this many are counted in [`SemSpan::links_dropped`], not kept.
@@ -121,53 +143,50 @@ impl Links {
     }
 }
 
+/// A shared name.
+pub type Name = Arc<str>;
+
 /// A messaging span without numbering, with what SPEC §4b reads from it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SemSpan {
-    /// The span's name.
-    pub name: String,
-    /// `Span.kind`.
-    pub kind: i64,
+    /// `Span.kind` (0 for a value outside OTLP's).
+    pub kind: u8,
     /// Status ERROR.
     pub error: bool,
     /// Status OK (set explicitly).
     pub ok: bool,
     /// An `exception` event was recorded on it.
     pub exception: bool,
-    /// Trace id (`None`: not 32 hex digits).
-    pub trace_id: Option<u128>,
-    /// Span id.
-    pub span_id: Option<u64>,
-    /// Parent span id.
-    pub parent: Option<u64>,
+    /// Trace id (0: absent or not 32 hex digits; OTLP makes an all-zero id invalid).
+    pub trace_id: u128,
+    /// Span id (0: absent or not an id).
+    pub span_id: u64,
+    /// Parent span id (0: none).
+    pub parent: u64,
     /// Links (trace id, span id).
-    pub links: Vec<(u128, u64)>,
+    pub links: Box<[(u128, u64)]>,
     /// Links not kept (beyond the bound, or unreadable).
     pub links_dropped: u32,
     /// The resource's `service.name`.
-    pub service: Option<String>,
-    /// `messaging.system`.
-    pub system: Option<String>,
+    pub service: Option<Name>,
     /// The destination as this side names it.
-    pub destination: Option<String>,
+    pub destination: Option<Name>,
     /// `messaging.operation.type` (or the old `messaging.operation`).
-    pub operation: Option<String>,
+    pub operation: Option<Name>,
     /// `messaging.operation.name`.
-    pub operation_name: Option<String>,
+    pub operation_name: Option<Name>,
     /// The message id.
     pub message_id: Option<String>,
     /// The consumer group.
-    pub group: Option<String>,
+    pub group: Option<Name>,
     /// The partition.
-    pub partition: Option<String>,
+    pub partition: Option<Name>,
     /// The Kafka offset.
     pub offset: Option<i64>,
     /// RabbitMQ's routing key.
-    pub routing_key: Option<String>,
+    pub routing_key: Option<Name>,
     /// mqtrace's own `mqtrace.outcome` (a stage span of a message that carried no numbering).
-    pub outcome: Option<String>,
-    /// Start, ns since the epoch.
-    pub start_ns: i64,
+    pub outcome: Option<Name>,
     /// End, ns since the epoch.
     pub end_ns: i64,
 }
@@ -176,24 +195,22 @@ impl SemSpan {
     /// The span as its reader found it; attribute values of an unexpected type are left out
     /// (a third-party span is not held to mqtrace's contract).
     pub(crate) fn new(
-        name: &str,
+        names: &mut Interner,
         trace_id: Option<u128>,
         context: Context<'_>,
         values: &[(Key, Scalar<'_>)],
-        (start_ns, end_ns): (i64, i64),
+        end_ns: i64,
     ) -> SemSpan {
         let mut span = SemSpan {
-            name: name.to_owned(),
-            kind: context.kind,
+            kind: u8::try_from(context.kind).unwrap_or(0),
             error: context.status == STATUS_ERROR,
             ok: context.status == STATUS_OK,
             exception: context.exception,
-            trace_id,
-            span_id: context.span_id,
-            parent: context.parent,
-            links: context.links.to_vec(),
+            trace_id: trace_id.unwrap_or(0),
+            span_id: context.span_id.unwrap_or(0),
+            parent: context.parent.unwrap_or(0),
+            links: context.links.into(),
             links_dropped: context.links_dropped,
-            start_ns,
             end_ns,
             ..SemSpan::default()
         };
@@ -207,7 +224,7 @@ impl SemSpan {
                 Key::Partition => (Role::Partition, 0),
                 Key::MessageId => (Role::MessageId, 0),
                 Key::Outcome => {
-                    span.outcome = text(value);
+                    span.outcome = text(value).map(|t| names.name(&t));
                     continue;
                 }
                 _ => continue,
@@ -228,20 +245,23 @@ impl SemSpan {
                     }
                     _ => false,
                 },
+                Role::MessageId => {
+                    let Some(v) = text(value) else { continue };
+                    span.message_id = Some(v.into_owned());
+                    true
+                }
                 _ => {
                     let Some(v) = text(value) else { continue };
                     let field = match role {
-                        Role::System => &mut span.system,
                         Role::Destination => &mut span.destination,
                         Role::OperationType => &mut span.operation,
                         Role::OperationName => &mut span.operation_name,
-                        Role::MessageId => &mut span.message_id,
                         Role::ConsumerGroup => &mut span.group,
                         Role::Partition => &mut span.partition,
                         Role::RoutingKey => &mut span.routing_key,
-                        Role::Offset => continue,
+                        Role::System | Role::Offset | Role::MessageId => continue,
                     };
-                    *field = Some(v);
+                    *field = Some(names.name(&v));
                     true
                 }
             };
@@ -252,18 +272,29 @@ impl SemSpan {
         span
     }
 
-    /// Whether it is a PRODUCER span.
-    pub fn is_producer(&self) -> bool {
-        self.kind == span_kind::PRODUCER
+    /// (trace id, span id), where both are ids.
+    pub fn key(&self) -> Option<(u128, u64)> {
+        (self.trace_id != 0 && self.span_id != 0).then_some((self.trace_id, self.span_id))
+    }
+
+    /// (trace id, parent span id), where both are ids.
+    pub fn parent_key(&self) -> Option<(u128, u64)> {
+        (self.trace_id != 0 && self.parent != 0).then_some((self.trace_id, self.parent))
+    }
+
+    /// The trace id, where it is one.
+    pub fn trace(&self) -> Option<u128> {
+        (self.trace_id != 0).then_some(self.trace_id)
     }
 }
 
 /// A string, or an int written as text (partitions, ids): as text; anything else: none.
-fn text(value: &Scalar<'_>) -> Option<String> {
+fn text<'a>(value: &'a Scalar<'_>) -> Option<std::borrow::Cow<'a, str>> {
+    use std::borrow::Cow;
     match value {
-        Scalar::Str(s) => Some(s.as_ref().to_owned()),
-        Scalar::Int(i) => Some(i.to_string()),
-        Scalar::IntText(t) => t.parse::<i64>().ok().map(|i| i.to_string()),
+        Scalar::Str(s) => Some(Cow::Borrowed(s.as_ref())),
+        Scalar::Int(i) => Some(Cow::Owned(i.to_string())),
+        Scalar::IntText(t) => t.parse::<i64>().ok().map(|i| Cow::Owned(i.to_string())),
         _ => None,
     }
 }
@@ -295,7 +326,13 @@ mod tests {
         .into_iter()
         .filter_map(|(k, v)| Some((known_key(k)?, v)))
         .collect();
-        let span = SemSpan::new("x", None, Context::default(), &values, (1, 2));
+        let span = SemSpan::new(
+            &mut Interner::default(),
+            None,
+            Context::default(),
+            &values,
+            2,
+        );
         assert_eq!(span.destination.as_deref(), Some("new"));
         assert_eq!(span.partition.as_deref(), Some("3"));
         assert_eq!(span.offset, Some(17));
@@ -323,6 +360,7 @@ mod tests {
 mod encodings {
     use super::*;
     use crate::json::{Readers, read_lines};
+    use mqtrace_vocab::semconv::span_kind;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
     use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -452,16 +490,16 @@ mod encodings {
         let [send, delivery] = &fast[..] else {
             panic!("two spans: {fast:?}");
         };
-        assert_eq!(send.kind, span_kind::PRODUCER);
+        assert_eq!(i64::from(send.kind), span_kind::PRODUCER);
         assert_eq!(send.service.as_deref(), Some("orders-svc"));
         assert_eq!(send.destination.as_deref(), Some("orders"));
         assert_eq!(send.routing_key.as_deref(), Some("order.created"));
-        assert_eq!(send.parent, Some(0x1111_1111_1111_1111));
+        assert_eq!(send.parent, 0x1111_1111_1111_1111);
         assert!(!send.error);
-        assert_eq!(delivery.kind, span_kind::CONSUMER);
+        assert_eq!(i64::from(delivery.kind), span_kind::CONSUMER);
         assert!(delivery.error && delivery.exception);
         assert_eq!(
-            delivery.links,
+            &delivery.links[..],
             [(
                 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
                 0x00f0_67aa_0ba9_02b7

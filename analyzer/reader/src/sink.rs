@@ -12,7 +12,7 @@ use crate::columns::{Mark, SpanColumns};
 use crate::extract::{Span, classify};
 use crate::ledgers::{LedgerFields, LedgerIn};
 use crate::malformed::{Location, Malformed};
-use crate::semconv::{Context, SemSpan};
+use crate::semconv::{Context, Interner, SemSpan};
 use crate::stats::{InputStats, Reporter, TelemetryHealth, WindowEdge};
 
 /// A time field as its encoding carries it.
@@ -102,6 +102,8 @@ pub struct SpanSink {
     ledgers: Vec<LedgerIn>,
     /// Messaging spans without numbering (SPEC §4b).
     semconv: Vec<SemSpan>,
+    /// Their names, each kept once.
+    names: Interner,
     /// (trace id, span id) of numbered `produce` spans: a delivery a third-party consumer
     /// traced as their child is judged on mqtrace's basis, not twice.
     numbered_sends: Vec<(u128, u64)>,
@@ -137,8 +139,11 @@ impl SpanSink {
     /// `service` (its `service.name`).
     pub(crate) fn end_resource(&mut self, service: Option<&str>) {
         if let Some(service) = service {
-            for span in &mut self.semconv[self.resource_from..] {
-                span.service = Some(service.to_owned());
+            if self.resource_from < self.semconv.len() {
+                let service = self.names.name(service);
+                for span in &mut self.semconv[self.resource_from..] {
+                    span.service = Some(std::sync::Arc::clone(&service));
+                }
             }
         }
         self.resource_from = self.semconv.len();
@@ -161,11 +166,11 @@ impl SpanSink {
             }
             Ok(Span::Unkeyed) => times(span).map(|(start, end)| {
                 self.semconv.push(SemSpan::new(
-                    span.name,
+                    &mut self.names,
                     span.trace_id.bits().ok(),
                     span.context,
                     values,
-                    (start, end),
+                    end,
                 ));
                 self.observe(span, start, end)
             }),

@@ -3,9 +3,11 @@
 //! partition, offset), else the send span a delivery is a child of or links to; each
 //! delivery is then settled as processed or not by its status and its settle spans.
 
-use mqtrace_reader::semconv::SemSpan;
+use mqtrace_reader::semconv::{Name, SemSpan};
 use mqtrace_vocab::semconv::{Operation, settle_refuses};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Why a messaging span could not be analysed (`summary.unanalysed`'s keys).
 pub(crate) mod reason {
@@ -38,7 +40,7 @@ pub(crate) enum Handled {
 /// One delivery of a message to a group.
 #[derive(Clone, Debug)]
 pub(crate) struct Delivery {
-    pub(crate) group: String,
+    pub(crate) group: Name,
     /// A `process` delivery (else a `receive`, which counts only where a group has no
     /// `process` span for the message).
     pub(crate) process: bool,
@@ -66,16 +68,16 @@ pub(crate) struct Message {
 #[derive(Debug, Default)]
 pub(crate) struct Messages {
     pub(crate) list: Vec<Message>,
-    pub(crate) unanalysed: HashMap<&'static str, u64>,
+    pub(crate) unanalysed: BTreeMap<&'static str, u64>,
 }
 
 /// (destination, partition, offset): a Kafka message's place.
-type Offset = (String, String, i64);
+type Offset<'a> = (&'a str, &'a str, i64);
 
-fn offset_of(span: &SemSpan) -> Option<Offset> {
+fn offset_of(span: &SemSpan) -> Option<Offset<'_>> {
     Some((
-        span.destination.clone()?,
-        span.partition.clone()?,
+        span.destination.as_deref()?,
+        span.partition.as_deref()?,
         span.offset?,
     ))
 }
@@ -95,74 +97,65 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
     let mut out = Messages::default();
     let ops: Vec<Option<Operation>> = spans
         .iter()
-        .map(|s| Operation::of(s.kind, s.operation.as_deref()))
+        .map(|s| Operation::of(i64::from(s.kind), s.operation.as_deref()))
         .collect();
     let at: HashMap<(u128, u64), usize> = spans
         .iter()
         .enumerate()
-        .filter_map(|(i, s)| Some(((s.trace_id?, s.span_id?), i)))
+        .filter_map(|(i, s)| Some((s.key()?, i)))
         .collect();
-    let parent_of = |i: usize| -> Option<usize> {
-        let s = &spans[i];
-        at.get(&(s.trace_id?, s.parent?)).copied()
-    };
+    let parent_of = |i: usize| -> Option<usize> { at.get(&spans[i].parent_key()?).copied() };
     let is_send = |i: usize| ops[i] == Some(Operation::Send);
+    let key_of = |i: usize| spans[i].key();
 
-    // Sends: each nest of send spans is one send, named by its outermost span.
-    let mut nests: HashMap<usize, Vec<usize>> = HashMap::new();
-    let mut roots = Vec::new();
-    for i in (0..spans.len()).filter(|&i| is_send(i)) {
-        let mut root = i;
-        for _ in 0..MAX_NESTING {
-            match parent_of(root) {
-                Some(p) if is_send(p) && p != i => root = p,
-                _ => break,
+    // Sends: each nest of send spans is one send, named by its outermost span. Sorted by
+    // (root, span), each nest is one run, the root first.
+    let mut sends: Vec<(usize, usize)> = (0..spans.len())
+        .filter(|&i| is_send(i))
+        .map(|i| {
+            let mut root = i;
+            for _ in 0..MAX_NESTING {
+                match parent_of(root) {
+                    Some(p) if is_send(p) && p != i => root = p,
+                    _ => break,
+                }
             }
-        }
-        let nest = nests.entry(root).or_default();
-        if nest.is_empty() {
-            roots.push(root);
-        }
-        nest.push(i);
-    }
+            (root, i)
+        })
+        .collect();
+    sends.sort_unstable();
 
-    let mut by_id: HashMap<String, usize> = HashMap::new();
-    let mut by_offset: HashMap<Offset, usize> = HashMap::new();
-    let mut by_span: HashMap<(u128, u64), usize> = HashMap::new();
-    for root in roots {
-        let nest = &nests[&root];
-        let first = |f: &dyn Fn(&SemSpan) -> Option<String>| {
-            f(&spans[root]).or_else(|| nest.iter().find_map(|&i| f(&spans[i])))
-        };
-        let id = first(&|s| s.message_id.clone());
-        let offset =
-            offset_of(&spans[root]).or_else(|| nest.iter().find_map(|&i| offset_of(&spans[i])));
-        let span_key = spans[root].trace_id.zip(spans[root].span_id);
-        let mine = nest.iter().any(|&i| {
-            spans[i]
-                .trace_id
-                .zip(spans[i].span_id)
-                .is_some_and(|k| numbered.sends.contains(&k))
-        }) || id.as_ref().is_some_and(|id| numbered.ids.contains(id));
+    let mut by_id: HashMap<&str, usize> = HashMap::default();
+    let mut by_offset: HashMap<Offset<'_>, usize> = HashMap::default();
+    let mut by_span: HashMap<(u128, u64), usize> = HashMap::default();
+    for run in sends.chunk_by(|a, b| a.0 == b.0) {
+        let root = run[0].0;
+        let nest = || run.iter().map(|&(_, i)| i);
+        let id = spans[root]
+            .message_id
+            .as_deref()
+            .or_else(|| nest().find_map(|i| spans[i].message_id.as_deref()));
+        let offset = offset_of(&spans[root]).or_else(|| nest().find_map(|i| offset_of(&spans[i])));
+        let mine = nest().any(|i| key_of(i).is_some_and(|k| numbered.sends.contains(&k)))
+            || id.is_some_and(|id| numbered.ids.contains(id));
         if mine {
             continue;
         }
         let existing = id
-            .as_ref()
             .and_then(|id| by_id.get(id))
-            .or_else(|| offset.as_ref().and_then(|o| by_offset.get(o)))
+            .or_else(|| offset.and_then(|o| by_offset.get(&o)))
             .copied();
         let m = match existing {
             Some(m) => m,
             None => {
                 let Some(name) = id
-                    .clone()
-                    .or_else(|| offset.as_ref().map(|(d, p, o)| format!("{d}/{p}/{o}")))
-                    .or_else(|| span_key.map(|(t, s)| format!("{t:032x}-{s:016x}")))
+                    .map(str::to_owned)
+                    .or_else(|| offset.map(|(d, p, o)| format!("{d}/{p}/{o}")))
+                    .or_else(|| key_of(root).map(|(t, s)| format!("{t:032x}-{s:016x}")))
                 else {
                     *out.unanalysed
                         .entry(reason::SEND_WITHOUT_IDENTITY)
-                        .or_default() += nest.len() as u64;
+                        .or_default() += run.len() as u64;
                     continue;
                 };
                 out.list.push(Message {
@@ -178,21 +171,21 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
         if let Some(o) = offset {
             by_offset.entry(o).or_insert(m);
         }
-        for &i in nest {
-            if let Some(k) = spans[i].trace_id.zip(spans[i].span_id) {
+        for i in nest() {
+            if let Some(k) = key_of(i) {
                 by_span.insert(k, m);
             }
         }
         let message = &mut out.list[m];
         message.sends.push(root);
-        message.send_spans.extend(nest.iter().copied());
-        if nest.iter().any(|&i| spans[i].error) {
+        message.send_spans.extend(nest());
+        if nest().any(|i| spans[i].error) {
             message.failed_sends += 1;
         }
     }
 
     // Settles refuse or skip the delivery they are a child of.
-    let mut settled: HashMap<usize, Handled> = HashMap::new();
+    let mut settled: HashMap<usize, Handled> = HashMap::default();
     for i in (0..spans.len()).filter(|&i| ops[i] == Some(Operation::Settle)) {
         let s = &spans[i];
         let Some(delivery) = parent_of(i)
@@ -219,6 +212,8 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
     }
 
     // Deliveries: to the message their id, offset, parent or links name.
+    let unnamed: Name = Arc::from("(unnamed)");
+    let mut targets: Vec<usize> = Vec::new();
     for i in 0..spans.len() {
         let process = match ops[i] {
             Some(Operation::Process) => true,
@@ -230,18 +225,17 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
             }
         };
         let s = &spans[i];
-        let trace = s.trace_id;
-        let parent_key = trace.zip(s.parent);
+        let parent_key = s.parent_key();
         let numbered_parent = parent_key.is_some_and(|k| numbered.sends.contains(&k))
             || s.links.iter().any(|k| numbered.sends.contains(k))
             || s.message_id
-                .as_ref()
+                .as_deref()
                 .is_some_and(|id| numbered.ids.contains(id));
         if numbered_parent {
             continue;
         }
-        let mut targets: Vec<usize> = Vec::new();
-        if let Some(m) = s.message_id.as_ref().and_then(|id| by_id.get(id)) {
+        targets.clear();
+        if let Some(m) = s.message_id.as_deref().and_then(|id| by_id.get(id)) {
             targets.push(*m);
         } else if let Some(m) = offset_of(s).and_then(|o| by_offset.get(&o)) {
             targets.push(*m);
@@ -257,14 +251,14 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
         }
         if targets.is_empty() {
             // Delivered, but its send was not read: still judged for duplicates by its id.
-            let Some(id) = s.message_id.clone() else {
+            let Some(id) = s.message_id.as_deref() else {
                 *out.unanalysed
                     .entry(reason::DELIVERY_WITHOUT_IDENTITY)
                     .or_default() += 1;
                 continue;
             };
             out.list.push(Message {
-                name: id.clone(),
+                name: id.to_owned(),
                 ..Message::default()
             });
             let m = out.list.len() - 1;
@@ -279,14 +273,10 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
             } else {
                 Handled::Processed
             });
-        let group = s
-            .group
-            .clone()
-            .or_else(|| s.service.clone())
-            .unwrap_or_else(|| "(unnamed)".to_owned());
-        for m in targets {
+        let group = s.group.as_ref().or(s.service.as_ref()).unwrap_or(&unnamed);
+        for &m in &targets {
             out.list[m].deliveries.push(Delivery {
-                group: group.clone(),
+                group: Arc::clone(group),
                 process,
                 handled,
                 end_ns: s.end_ns,

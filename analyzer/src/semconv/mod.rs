@@ -56,6 +56,9 @@ pub(crate) fn judge(
             .list
             .iter()
             .map(|m| verdicts::stream_of(m, spans))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .map(|(p, s)| (p.to_owned(), s.to_owned()))
             .collect(),
         unanalysed: built
             .unanalysed
@@ -77,7 +80,7 @@ pub(crate) fn numbered(
         .iter()
         .filter_map(|s| s.message_id.as_deref())
         .collect();
-    let mut ids = std::collections::HashSet::new();
+    let mut ids = rustc_hash::FxHashSet::default();
     if !named.is_empty() && frame.height() > 0 {
         for id in frame.column("message_id")?.str()?.iter().flatten() {
             if named.contains(id) {

@@ -19,11 +19,10 @@ impl Spans {
     fn add(&mut self, kind: i64, trace: u128, parent: Option<u64>, end_s: i64) -> &mut SemSpan {
         self.next_id += 1;
         self.list.push(SemSpan {
-            kind,
-            trace_id: Some(trace),
-            span_id: Some(self.next_id),
-            parent,
-            start_ns: end_s * S - 1,
+            kind: u8::try_from(kind).expect("a span kind"),
+            trace_id: trace,
+            span_id: self.next_id,
+            parent: parent.unwrap_or(0),
             end_ns: end_s * S,
             ..SemSpan::default()
         });
@@ -35,7 +34,7 @@ impl Spans {
         let s = self.add(PRODUCER, trace, None, end_s);
         s.service = Some("orders-svc".into());
         s.destination = Some("orders".into());
-        s.span_id.expect("set")
+        s.span_id
     }
 
     /// A delivery to `group` as the send's child; its span id.
@@ -43,7 +42,7 @@ impl Spans {
         let s = self.add(CONSUMER, trace, Some(send), end_s);
         s.service = Some(group.into());
         s.destination = Some("orders-queue".into());
-        s.span_id.expect("set")
+        s.span_id
     }
 
     fn judge(&self, end_s: i64) -> Judged {
@@ -204,7 +203,7 @@ fn nested_sends_are_one_send_and_their_inner_span_identifies_too() {
     let outer = t.send(1, 1);
     let inner = t.add(PRODUCER, 1, Some(outer), 1);
     inner.destination = Some("orders".into());
-    let inner = inner.span_id.expect("set");
+    let inner = inner.span_id;
     t.deliver(1, inner, "billing", 2);
     let j = t.judge(100);
     assert_eq!(j.messages, 1);
@@ -220,12 +219,12 @@ fn linked_deliveries_and_batches_reach_each_message() {
     let batch = t.add(CONSUMER, 9, None, 2);
     batch.operation = Some("receive".into());
     batch.group = Some("billing".into());
-    batch.links = vec![(1, a), (2, b)];
+    batch.links = vec![(1, a), (2, b)].into();
     // And a process span linking the first again: process spans outweigh receive ones.
     let p = t.add(CONSUMER, 10, None, 3);
     p.operation = Some("process".into());
     p.group = Some("billing".into());
-    p.links = vec![(1, a)];
+    p.links = vec![(1, a)].into();
     let j = t.judge(100);
     assert!(j.findings.is_empty(), "{:?}", j.findings);
     assert_eq!(j.messages, 2);

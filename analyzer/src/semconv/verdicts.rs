@@ -118,27 +118,27 @@ impl Age {
 /// A message's stream: (producer id, stream) — its producer's `service.name` and the
 /// destination as the producer names it; a message whose send was not read is named by its
 /// first delivery's destination, with no producer id.
-pub(crate) fn stream_of(m: &Message, spans: &[SemSpan]) -> (String, String) {
+pub(crate) fn stream_of<'a>(m: &Message, spans: &'a [SemSpan]) -> (&'a str, &'a str) {
     match m.sends.first() {
         Some(&root) => {
             let s = &spans[root];
             let destination = s
                 .destination
-                .clone()
+                .as_deref()
                 .or_else(|| {
                     m.send_spans
                         .iter()
-                        .find_map(|&i| spans[i].destination.clone())
+                        .find_map(|&i| spans[i].destination.as_deref())
                 })
-                .or_else(|| s.routing_key.clone())
+                .or(s.routing_key.as_deref())
                 .unwrap_or_default();
-            (s.service.clone().unwrap_or_default(), destination)
+            (s.service.as_deref().unwrap_or_default(), destination)
         }
         None => (
-            String::new(),
+            "",
             m.deliveries
                 .first()
-                .and_then(|d| spans[d.span].destination.clone())
+                .and_then(|d| spans[d.span].destination.as_deref())
                 .unwrap_or_default(),
         ),
     }
@@ -146,23 +146,23 @@ pub(crate) fn stream_of(m: &Message, spans: &[SemSpan]) -> (String, String) {
 
 /// Every finding of `messages`.
 pub(crate) fn findings(messages: &[Message], spans: &[SemSpan], age: Age) -> Vec<Finding> {
-    let streams: Vec<(String, String)> = messages.iter().map(|m| stream_of(m, spans)).collect();
+    let streams: Vec<(&str, &str)> = messages.iter().map(|m| stream_of(m, spans)).collect();
     // The expected groups of a stream: every group that delivered any of its messages.
-    let mut expected: BTreeMap<&(String, String), BTreeSet<&str>> = BTreeMap::new();
+    let mut expected: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
     for (m, stream) in messages.iter().zip(&streams) {
-        if m.sends.is_empty() {
+        if m.sends.is_empty() || m.deliveries.is_empty() {
             continue;
         }
-        let groups = expected.entry(stream).or_default();
-        groups.extend(m.deliveries.iter().map(|d| d.group.as_str()));
+        let groups = expected.entry(*stream).or_default();
+        groups.extend(m.deliveries.iter().map(|d| d.group.as_ref()));
     }
     let mut out = Vec::new();
     for (m, stream) in messages.iter().zip(&streams) {
         let finding = |kind, stage, group: Option<&str>, evidence| Finding {
             kind,
             stage,
-            producer_id: stream.0.clone(),
-            stream: stream.1.clone(),
+            producer_id: stream.0.to_owned(),
+            stream: stream.1.to_owned(),
             seq: None,
             consumer_group: group.map(str::to_owned),
             message_id: m.name.clone(),
@@ -174,7 +174,7 @@ pub(crate) fn findings(messages: &[Message], spans: &[SemSpan], age: Age) -> Vec
         };
         let mut by_group: BTreeMap<&str, Vec<&super::messages::Delivery>> = BTreeMap::new();
         for d in &m.deliveries {
-            by_group.entry(d.group.as_str()).or_default().push(d);
+            by_group.entry(d.group.as_ref()).or_default().push(d);
         }
         let sends = m.sends.len() as u64;
         if sends > 0 && m.failed_sends == m.sends.len() && m.deliveries.is_empty() {
@@ -193,7 +193,8 @@ pub(crate) fn findings(messages: &[Message], spans: &[SemSpan], age: Age) -> Vec
             .max()
             .unwrap_or(0);
         if sends > 0 {
-            let groups = expected.get(stream).cloned().unwrap_or_default();
+            let none = BTreeSet::new();
+            let groups = expected.get(stream).unwrap_or(&none);
             let never = |no_group| SemEvidence::NeverDelivered {
                 sends,
                 delivered_elsewhere: by_group.len() as u64,
@@ -205,7 +206,7 @@ pub(crate) fn findings(messages: &[Message], spans: &[SemSpan], age: Age) -> Vec
                     out.push(finding(Kind::Lost, None, None, never(true)));
                 }
                 for g in groups.iter().filter(|g| !by_group.contains_key(*g)) {
-                    out.push(finding(Kind::Lost, None, Some(g), never(false)));
+                    out.push(finding(Kind::Lost, None, Some(*g), never(false)));
                 }
             }
         }
@@ -259,7 +260,7 @@ fn partition(m: &Message, spans: &[SemSpan]) -> Option<String> {
         .iter()
         .copied()
         .chain(m.deliveries.iter().map(|d| d.span))
-        .find_map(|i| spans[i].partition.clone())
+        .find_map(|i| spans[i].partition.as_deref().map(str::to_owned))
 }
 
 /// The distinct traces of its spans, as hex.
@@ -269,7 +270,7 @@ fn trace_ids(m: &Message, spans: &[SemSpan]) -> Vec<String> {
         .iter()
         .copied()
         .chain(m.deliveries.iter().map(|d| d.span))
-        .filter_map(|i| spans[i].trace_id)
+        .filter_map(|i| spans[i].trace())
         .collect();
     ids.into_iter().map(|t| format!("{t:032x}")).collect()
 }

@@ -152,6 +152,21 @@ impl Traces {
         host: Host,
         attrs: &[(&str, Val<'_>)],
     ) {
+        self.span_full(trace_id, name, kind, host, attrs, None, false);
+    }
+
+    /// A span with a parent and a status; its span id.
+    #[allow(clippy::too_many_arguments)]
+    fn span_full(
+        &mut self,
+        trace_id: &str,
+        name: &str,
+        kind: u8,
+        host: Host,
+        attrs: &[(&str, Val<'_>)],
+        parent: Option<u64>,
+        error: bool,
+    ) -> u64 {
         if self.spans_in_line == 0 {
             self.out.push_str(
                 r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"tracegen"}}]},"scopeSpans":[{"scope":{"name":"mqtrace"},"spans":["#,
@@ -164,8 +179,15 @@ impl Traces {
         let start = self.clock_ns + host.skew_ns;
         let _ = write!(
             self.out,
-            r#"{{"traceId":"{trace_id}","spanId":"{:016x}","name":{},"kind":{kind},"startTimeUnixNano":"{start}","endTimeUnixNano":"{}","attributes":["#,
-            self.span_ids,
+            r#"{{"traceId":"{trace_id}","spanId":"{:016x}","#,
+            self.span_ids
+        );
+        if let Some(parent) = parent {
+            let _ = write!(self.out, r#""parentSpanId":"{parent:016x}","#);
+        }
+        let _ = write!(
+            self.out,
+            r#""name":{},"kind":{kind},"startTimeUnixNano":"{start}","endTimeUnixNano":"{}","attributes":["#,
             json(name),
             start + 500
         );
@@ -180,11 +202,62 @@ impl Traces {
             };
             let _ = write!(self.out, r#"{{"key":{},"value":{value}}}"#, json(k));
         }
-        self.out.push_str("],\"status\":{}}");
+        if error {
+            self.out.push_str("],\"status\":{\"code\":2}}");
+        } else {
+            self.out.push_str("],\"status\":{}}");
+        }
         self.spans += 1;
         self.spans_in_line += 1;
         if self.spans_in_line >= self.batch {
             self.close_line();
+        }
+        self.span_ids
+    }
+
+    /// One message as a third-party RabbitMQ instrumentation traces it (SPEC §4b: the older
+    /// convention keys, no numbering, no message id): a PRODUCER span with a nested one inside
+    /// it, then per group a CONSUMER span, child of the inner send, `processed` times (a
+    /// processed delivery ends OK, a refused one ERROR), after `refused` refusals. `id` makes
+    /// the trace id.
+    pub fn third_party(&mut self, id: u64, destination: &str, deliveries: &[(&str, u32, u32)]) {
+        let trace = format!("{:032x}", 0x5e3c_0000_0000_u128 + u128::from(id));
+        let send_attrs = [
+            ("messaging.system", Val::S("rabbitmq")),
+            ("messaging.destination", Val::S(destination)),
+            ("messaging.destination_kind", Val::S("topic")),
+            ("messaging.rabbitmq.routing_key", Val::S("order.created")),
+        ];
+        let name = format!("{destination} send");
+        let outer = self.span_full(&trace, &name, 4, Host::PRODUCER, &send_attrs, None, false);
+        let inner = self.span_full(
+            &trace,
+            &name,
+            4,
+            Host::PRODUCER,
+            &send_attrs,
+            Some(outer),
+            false,
+        );
+        for &(group, refused, processed) in deliveries {
+            let attrs = [
+                ("messaging.system", Val::S("rabbitmq")),
+                ("messaging.destination", Val::S(destination)),
+                ("messaging.operation", Val::S("process")),
+                ("messaging.consumer.group.name", Val::S(group)),
+            ];
+            let name = format!("{destination} process");
+            for i in 0..refused + processed {
+                self.span_full(
+                    &trace,
+                    &name,
+                    5,
+                    Host::CONSUMER,
+                    &attrs,
+                    Some(inner),
+                    i < refused,
+                );
+            }
         }
     }
 

@@ -1,6 +1,7 @@
-//! `tracegen SPANS OUT_FILE`: writes about SPANS spans of healthy traffic with a sprinkle of
-//! faults (one lost at each stage, one duplicate, per 10,000 messages) as OTLP JSON lines, for
-//! benchmarks.
+//! `tracegen SPANS OUT_FILE [--semconv]`: writes about SPANS spans of healthy traffic with a
+//! sprinkle of faults (one lost at each stage, one duplicate, per 10,000 messages) as OTLP JSON
+//! lines, for benchmarks. With `--semconv`, the same traffic as a third-party instrumentation
+//! traces it, without mqtrace's numbering (SPEC §4b).
 
 use mqtrace_tracegen::{Host, Msg, Traces};
 use std::io::Write;
@@ -9,7 +10,7 @@ fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let (Some(spans), Some(path)) = (args.get(1).and_then(|s| s.parse::<u64>().ok()), args.get(2))
     else {
-        eprintln!("usage: tracegen SPANS OUT_FILE");
+        eprintln!("usage: tracegen SPANS OUT_FILE [--semconv]");
         return std::process::ExitCode::from(2);
     };
     let file = match std::fs::File::create(path) {
@@ -23,9 +24,25 @@ fn main() -> std::process::ExitCode {
     let mut t = Traces::new();
     let mut seq = 0u64;
     let streams = ["orders", "payments", "audit", "emails"];
+    let semconv = args.get(3).is_some_and(|a| a == "--semconv");
     while t.span_count() < spans {
         seq += 1;
         for (s, stream) in streams.iter().enumerate() {
+            if semconv {
+                let id = seq * 4 + s as u64;
+                // (group, refused deliveries, processed deliveries)
+                let deliveries: &[(&str, u32, u32)] = match (seq + s as u64) % 10_000 {
+                    17 => &[],             // never delivered
+                    18 => &[("g1", 1, 0)], // refused, never processed
+                    19 => &[("g1", 0, 2)], // processed twice
+                    _ => &[("g1", 0, 1)],
+                };
+                t.third_party(id, stream, deliveries);
+                if seq.is_multiple_of(50) {
+                    t.unrelated(Host::PRODUCER);
+                }
+                continue;
+            }
             let m = Msg::new("svc-1", stream, seq).on(&(seq % 4).to_string());
             let pos = format!("{}/{}", seq % 4, seq);
             match (seq + s as u64) % 10_000 {
