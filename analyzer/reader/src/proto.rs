@@ -109,6 +109,18 @@ pub(crate) fn read(
     }
 }
 
+/// `request` as one length-prefixed record, as the Collector's `format: proto` writes it.
+#[cfg(test)]
+pub(crate) fn framed(request: &ExportTraceServiceRequest) -> Vec<u8> {
+    let bytes = request.encode_to_vec();
+    let mut out = u32::try_from(bytes.len())
+        .expect("a small request")
+        .to_be_bytes()
+        .to_vec();
+    out.extend(bytes);
+    out
+}
+
 fn problem(at: Location, reason: impl Into<String>) -> SpanSink {
     let mut sink = SpanSink::default();
     sink.reject_rest(at, reason);
@@ -254,12 +266,7 @@ mod tests {
                 ..ResourceSpans::default()
             }],
         };
-        let bytes = request.encode_to_vec();
-        let mut framed = u32::try_from(bytes.len())
-            .expect("small")
-            .to_be_bytes()
-            .to_vec();
-        framed.extend(bytes);
+        let framed = framed(&request);
         let mut pieces = Vec::new();
         read(framed.as_slice(), &|_| {}, &mut |p| pieces.push(p));
         let mut proto = crate::InputStats::default();

@@ -367,7 +367,6 @@ mod encodings {
     use opentelemetry_proto::tonic::trace::v1::{
         ResourceSpans, ScopeSpans, Span, Status, span::Event, span::Link,
     };
-    use prost::Message as _;
 
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     const SEND: &str = "00f067aa0ba902b7";
@@ -470,12 +469,7 @@ mod encodings {
                 ..ResourceSpans::default()
             }],
         };
-        let bytes = request.encode_to_vec();
-        let mut framed = u32::try_from(bytes.len())
-            .expect("small")
-            .to_be_bytes()
-            .to_vec();
-        framed.extend(bytes);
+        let framed = crate::proto::framed(&request);
         crate::fuzzing::read_protobuf(&framed)
             .into_iter()
             .flat_map(|mut sink| sink.take_semconv().0)

@@ -394,46 +394,37 @@ impl<'de> Scanner<'de> {
     /// A span's `status` object: its `code` (`None` if absent or `null`).
     fn status(&mut self) -> Scan<Option<Scalar<'de>>> {
         let mut code = None;
-        let mut seen = false;
-        self.object(|s, key| {
-            if key != b"code" {
-                return s.skip(SPAN_DEPTH + 1);
-            }
-            if std::mem::replace(&mut seen, true) {
-                return Err(Fallback);
-            }
-            if s.peek()? == b'n' {
-                return s.literal(b"null");
-            }
-            code = Some(s.scalar()?);
-            Ok(())
+        self.object(|s, key| match key {
+            b"code" => s.optional_scalar(&mut code),
+            _ => s.skip(SPAN_DEPTH + 1),
         })?;
-        Ok(code)
+        Ok(code.flatten())
+    }
+
+    /// The value of a field that may be written `null` (absent) into `slot`: `Some(None)`
+    /// for `null`, so that a field read twice leaves the fast path either way, as serde's
+    /// derived readers refuse a duplicate even when one is `null`.
+    fn optional_scalar(&mut self, slot: &mut Option<Option<Scalar<'de>>>) -> Scan<()> {
+        let value = if self.peek()? == b'n' {
+            self.literal(b"null")?;
+            None
+        } else {
+            Some(self.scalar()?)
+        };
+        if slot.replace(value).is_some() {
+            return Err(Fallback);
+        }
+        Ok(())
     }
 
     /// A span's `links`: each link's trace and span id.
     fn links(&mut self, links: &mut Links) -> Scan<()> {
         self.array(|s| {
             let (mut trace, mut span) = (None, None);
-            s.object(|s, key| {
-                let slot = match key {
-                    b"traceId" => &mut trace,
-                    b"spanId" => &mut span,
-                    _ => return s.skip(SPAN_DEPTH + 2),
-                };
-                if s.peek()? == b'n' {
-                    // `null` is absent, but still a field read once.
-                    s.literal(b"null")?;
-                    return if slot.replace(None).is_some() {
-                        Err(Fallback)
-                    } else {
-                        Ok(())
-                    };
-                }
-                if slot.replace(Some(s.scalar()?)).is_some() {
-                    return Err(Fallback);
-                }
-                Ok(())
+            s.object(|s, key| match key {
+                b"traceId" => s.optional_scalar(&mut trace),
+                b"spanId" => s.optional_scalar(&mut span),
+                _ => s.skip(SPAN_DEPTH + 2),
             })?;
             let (trace, span) = (trace.flatten(), span.flatten());
             links.push(json_trace_id(trace.as_ref()), json_span_id(span.as_ref()));
@@ -445,22 +436,9 @@ impl<'de> Scanner<'de> {
     fn events(&mut self, exception: &mut bool) -> Scan<()> {
         self.array(|s| {
             let mut name = None;
-            s.object(|s, key| {
-                if key != b"name" {
-                    return s.skip(SPAN_DEPTH + 2);
-                }
-                if s.peek()? == b'n' {
-                    s.literal(b"null")?;
-                    return if name.replace(None).is_some() {
-                        Err(Fallback)
-                    } else {
-                        Ok(())
-                    };
-                }
-                if name.replace(Some(s.scalar()?)).is_some() {
-                    return Err(Fallback);
-                }
-                Ok(())
+            s.object(|s, key| match key {
+                b"name" => s.optional_scalar(&mut name),
+                _ => s.skip(SPAN_DEPTH + 2),
             })?;
             if is_exception(name.flatten().as_ref()) {
                 *exception = true;
