@@ -211,6 +211,17 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
         }
     }
 
+    // A receive span whose children are deliveries (a batch poll: kafkajs' `eachBatch`, the
+    // Java agent's `receive`) stands for those children, which name their messages.
+    let mut polls = vec![false; spans.len()];
+    for i in 0..spans.len() {
+        if matches!(ops[i], Some(Operation::Process | Operation::Receive))
+            && let Some(p) = parent_of(i)
+        {
+            polls[p] = true;
+        }
+    }
+
     // Deliveries: to the message their id, offset, parent or links name.
     let unnamed: Name = Arc::from("(unnamed)");
     let mut targets: Vec<usize> = Vec::new();
@@ -252,9 +263,11 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
         if targets.is_empty() {
             // Delivered, but its send was not read: still judged for duplicates by its id.
             let Some(id) = s.message_id.as_deref() else {
-                *out.unanalysed
-                    .entry(reason::DELIVERY_WITHOUT_IDENTITY)
-                    .or_default() += 1;
+                if process || !polls[i] {
+                    *out.unanalysed
+                        .entry(reason::DELIVERY_WITHOUT_IDENTITY)
+                        .or_default() += 1;
+                }
                 continue;
             };
             out.list.push(Message {

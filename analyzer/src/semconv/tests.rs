@@ -332,3 +332,25 @@ fn the_groups_expected_are_per_producer_and_destination() {
     assert_eq!(f.stage, None::<Where>);
     assert_eq!(f.kind, Kind::Lost);
 }
+
+/// A batch poll (a CLIENT or CONSUMER `receive` span) whose children process each message,
+/// linked to their sends: the poll names no message itself and is not unanalysed.
+#[test]
+fn a_batch_poll_stands_for_its_children() {
+    let mut t = Spans::default();
+    let a = t.send(1, 1);
+    let b = t.send(2, 1);
+    let poll = t.add(CLIENT, 9, None, 2);
+    poll.operation = Some("receive".into());
+    let poll = poll.span_id;
+    for (trace, send) in [(1, a), (2, b)] {
+        let p = t.add(CONSUMER, 9, Some(poll), 2);
+        p.operation = Some("process".into());
+        p.service = Some("billing".into());
+        p.links = vec![(trace, send)].into();
+    }
+    let j = t.judge(100);
+    assert!(j.unanalysed.is_empty(), "{:?}", j.unanalysed);
+    assert!(j.findings.is_empty(), "{:?}", j.findings);
+    assert_eq!(j.messages, 2);
+}
