@@ -214,8 +214,8 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
     // A receive span whose children are deliveries (a batch poll: kafkajs' `eachBatch`, the
     // Java agent's `receive`) stands for those children, which name their messages.
     let mut polls = vec![false; spans.len()];
-    for i in 0..spans.len() {
-        if matches!(ops[i], Some(Operation::Process | Operation::Receive))
+    for (i, op) in ops.iter().enumerate() {
+        if matches!(op, Some(Operation::Process | Operation::Receive))
             && let Some(p) = parent_of(i)
         {
             polls[p] = true;
