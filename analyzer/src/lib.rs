@@ -126,10 +126,7 @@ pub fn analyze(
     judged
         .findings
         .retain(|f| selection.keeps_stream(&(f.producer_id.clone(), f.stream.clone())));
-    judged
-        .streams
-        .retain(|s| selection.keeps_stream(s) && !streams.contains(s));
-    let semconv_streams = judged.streams.len() as u64;
+    judged.streams.retain(|s, _| selection.keeps_stream(s));
     let mut collected = findings::find(spans, covered.lazy(), passing, options.histograms)?;
     // Clean ledger seqs are messages seen, judged without rows.
     collected.messages += clean;
@@ -150,6 +147,6 @@ pub fn analyze(
         &collected,
         judged,
     )?;
-    selection.report(&mut report, &streams, semconv_streams);
+    selection.report(&mut report, &streams);
     Ok(report)
 }

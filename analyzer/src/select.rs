@@ -31,11 +31,12 @@ impl Selection<'_> {
     }
 
     /// Only the selected groups' findings, and the streams counted as selected.
-    /// `semconv_streams`: the streams of messages judged on the conventions alone, already
-    /// selected.
-    pub(crate) fn report(&self, report: &mut Report, names: &[StreamName], semconv_streams: u64) {
+    /// The streams of messages judged on the conventions alone come already selected (their
+    /// count is in the summary as [`Report::new`] made it).
+    pub(crate) fn report(&self, report: &mut Report, names: &[StreamName]) {
+        let semconv = report.summary.streams.saturating_sub(names.len() as u64);
         report.summary.streams =
-            names.iter().filter(|n| self.keeps_stream(n)).count() as u64 + semconv_streams;
+            names.iter().filter(|n| self.keeps_stream(n)).count() as u64 + semconv;
         if !self.groups.is_empty() {
             report.retain_findings(|f| {
                 f.consumer_group

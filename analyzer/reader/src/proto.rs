@@ -192,7 +192,6 @@ fn decode(bytes: &[u8], offset: u64, sink: &mut SpanSink) {
                         parent: span_id_bytes(&span.parent_span_id),
                         kind: i64::from(span.kind),
                         status: span.status.as_ref().map_or(0, |s| i64::from(s.code)),
-                        exception: span.events.iter().any(|e| e.name == "exception"),
                         links: &links.kept,
                         links_dropped: links.dropped,
                     },

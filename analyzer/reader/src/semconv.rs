@@ -46,8 +46,6 @@ pub(crate) struct Context<'a> {
     pub(crate) kind: i64,
     /// `Status.code` (0 unset, 1 ok, 2 error).
     pub(crate) status: i64,
-    /// Whether one of its events is named `exception`.
-    pub(crate) exception: bool,
     /// (trace id, span id) of each link (at most [`MAX_LINKS`]).
     pub(crate) links: &'a [(u128, u64)],
     /// Links beyond [`MAX_LINKS`] or with ids that are not ids.
@@ -56,8 +54,6 @@ pub(crate) struct Context<'a> {
 
 /// `Status.code` ERROR.
 pub const STATUS_ERROR: i64 = 2;
-/// `Status.code` OK.
-pub const STATUS_OK: i64 = 1;
 
 /// A span id's 64 bits from 16 hex digits.
 pub(crate) fn span_id_hex(text: &str) -> Option<u64> {
@@ -153,10 +149,6 @@ pub struct SemSpan {
     pub kind: u8,
     /// Status ERROR.
     pub error: bool,
-    /// Status OK (set explicitly).
-    pub ok: bool,
-    /// An `exception` event was recorded on it.
-    pub exception: bool,
     /// Trace id (0: absent or not 32 hex digits; OTLP makes an all-zero id invalid).
     pub trace_id: u128,
     /// Span id (0: absent or not an id).
@@ -204,8 +196,6 @@ impl SemSpan {
         let mut span = SemSpan {
             kind: u8::try_from(context.kind).unwrap_or(0),
             error: context.status == STATUS_ERROR,
-            ok: context.status == STATUS_OK,
-            exception: context.exception,
             trace_id: trace_id.unwrap_or(0),
             span_id: context.span_id.unwrap_or(0),
             parent: context.parent.unwrap_or(0),
@@ -239,10 +229,14 @@ impl SemSpan {
                         span.offset = Some(*i);
                         true
                     }
-                    Scalar::IntText(t) | Scalar::Str(t) => {
-                        span.offset = t.parse().ok();
-                        span.offset.is_some()
-                    }
+                    // A value that is no number leaves a good one of an older key in place.
+                    Scalar::IntText(t) | Scalar::Str(t) => match t.parse() {
+                        Ok(o) => {
+                            span.offset = Some(o);
+                            true
+                        }
+                        Err(_) => false,
+                    },
                     _ => false,
                 },
                 Role::MessageId => {
@@ -288,10 +282,12 @@ impl SemSpan {
     }
 }
 
-/// A string, or an int written as text (partitions, ids): as text; anything else: none.
+/// A string, or an int written as text (partitions, ids): as text; anything else, and an
+/// empty string (amqplib names the default exchange `""`; an empty id names no message), none.
 fn text<'a>(value: &'a Scalar<'_>) -> Option<std::borrow::Cow<'a, str>> {
     use std::borrow::Cow;
     match value {
+        Scalar::Str(s) if s.is_empty() => None,
         Scalar::Str(s) => Some(Cow::Borrowed(s.as_ref())),
         Scalar::Int(i) => Some(Cow::Owned(i.to_string())),
         Scalar::IntText(t) => t.parse::<i64>().ok().map(|i| Cow::Owned(i.to_string())),
@@ -371,7 +367,7 @@ mod encodings {
     const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
     const SEND: &str = "00f067aa0ba902b7";
 
-    /// A producer span, then a consumer span linked to it with ERROR, an exception event
+    /// A producer span, then a consumer span linked to it with ERROR, events (skipped)
     /// and old-generation keys; the resource after its spans.
     const LINE: &str = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","parentSpanId":"1111111111111111","name":"publish orders","kind":4,"startTimeUnixNano":"10","endTimeUnixNano":"20","attributes":[{"key":"messaging.system","value":{"stringValue":"rabbitmq"}},{"key":"messaging.destination","value":{"stringValue":"orders"}},{"key":"messaging.rabbitmq.routing_key","value":{"stringValue":"order.created"}}],"status":{}},{"events":[{"name":"retry"},{"name":"exception","attributes":[{"key":"exception.type","value":{"stringValue":"E"}}]}],"links":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","flags":769},{"traceId":"zz","spanId":"00f067aa0ba902b7"}],"status":{"message":"nack","code":2},"traceId":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","spanId":"2222222222222222","name":"orders process","kind":"SPAN_KIND_CONSUMER","startTimeUnixNano":"30","endTimeUnixNano":"40","attributes":[{"key":"messaging.operation","value":{"stringValue":"process"}},{"key":"messaging.kafka.consumer.group","value":{"stringValue":"billing"}},{"key":"messaging.kafka.partition","value":{"intValue":"3"}},{"key":"messaging.kafka.message.offset","value":{"intValue":"17"}},{"key":"messaging.message_id","value":{"stringValue":"m-1"}}]}]}],"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"orders-svc"}}]}}]}"#;
 
@@ -491,7 +487,7 @@ mod encodings {
         assert_eq!(send.parent, 0x1111_1111_1111_1111);
         assert!(!send.error);
         assert_eq!(i64::from(delivery.kind), span_kind::CONSUMER);
-        assert!(delivery.error && delivery.exception);
+        assert!(delivery.error);
         assert_eq!(
             &delivery.links[..],
             [(
@@ -530,7 +526,6 @@ mod encodings {
                 r#""flags":769}"#,
                 r#""flags":769,"spanId":"00f067aa0ba902b7"}"#,
             ),
-            (r#"{"name":"retry"}"#, r#"{"name":"retry","name":null}"#),
         ] {
             assert!(LINE.contains(from), "{from}");
             let line = LINE.replacen(from, to, 1);

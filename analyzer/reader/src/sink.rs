@@ -104,8 +104,9 @@ pub struct SpanSink {
     semconv: Vec<SemSpan>,
     /// Their names, each kept once.
     names: Interner,
-    /// (trace id, span id) of numbered `produce` spans: a delivery a third-party consumer
-    /// traced as their child is judged on mqtrace's basis, not twice.
+    /// (trace id, span id) of numbered `produce` spans and of their parents: a third-party
+    /// span wrapping one is the same send, and a delivery traced as its child belongs to a
+    /// numbered message.
     numbered_sends: Vec<(u128, u64)>,
     staged: Staged,
     mark: Mark,
@@ -176,10 +177,15 @@ impl SpanSink {
             }),
             Ok(Span::Keyed(mut row)) => times(span).and_then(|(start, end)| {
                 row.trace_id = span.trace_id.bits()?;
-                if row.stage == mqtrace_vocab::Stage::Produce
-                    && let Some(id) = span.context.span_id
-                {
-                    self.numbered_sends.push((row.trace_id, id));
+                if row.stage == mqtrace_vocab::Stage::Produce {
+                    // The produce span, and its parent: a third-party client span wrapping
+                    // mqtrace's send is the same send, not a second one.
+                    for id in [span.context.span_id, span.context.parent]
+                        .into_iter()
+                        .flatten()
+                    {
+                        self.numbered_sends.push((row.trace_id, id));
+                    }
                 }
                 row.start_ns = start;
                 row.end_ns = end;

@@ -275,11 +275,13 @@ impl Report {
             crate::findings::qualify(&mut list, &std::sync::Arc::new(stopped));
         }
         // Third-party spans carry no telemetry reports: their findings are added after.
+        // Semconv streams named like a numbered one are counted once.
         let semconv_streams = semconv
             .streams
-            .iter()
+            .keys()
             .filter(|s| !streams.contains(s))
             .count() as u64;
+        let semconv_messages: u64 = semconv.streams.values().sum();
         list.extend(semconv.findings);
         list.sort_by(|a, b| {
             (
@@ -312,7 +314,7 @@ impl Report {
             window,
             summary: Summary {
                 streams: streams.len() as u64 + semconv_streams,
-                messages: messages + semconv.messages,
+                messages: messages + semconv_messages,
                 findings: count_by_key(&list),
                 telemetry: stats.telemetry,
                 latency: latency_from_frame(latency, streams, groups)?,

@@ -9,10 +9,10 @@ use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Why a messaging span could not be analysed (`summary.unanalysed`'s keys).
+/// Why a messaging span could not be analysed (`summary.unanalysed`'s keys). A messaging
+/// span that is neither a send, a delivery nor a settle (a queue declare, an SQS
+/// `DeleteMessage`) carries no message and is not counted.
 pub(crate) mod reason {
-    /// Neither a PRODUCER nor a CONSUMER span, and no operation the conventions define.
-    pub const NO_OPERATION: &str = "no_operation";
     /// A send without a message id, a Kafka offset or a span id: no delivery can be tied to it.
     pub const SEND_WITHOUT_IDENTITY: &str = "send_without_identity";
     /// A delivery without a message id or Kafka offset whose parent and links are no send
@@ -30,8 +30,8 @@ const MAX_NESTING: usize = 64;
 pub(crate) enum Handled {
     /// Processed: the span ended without error and no settle refused it.
     Processed,
-    /// Not processed: the span ended ERROR (or recorded an exception without an OK status),
-    /// or a settle said nack, reject or error.
+    /// Not processed: the span ended ERROR, or a settle said nack, reject or error (an
+    /// `exception` event alone does not say so: a handler may record one and recover).
     Refused,
     /// Settled as a copy already processed (mqtrace's `skip_duplicate`).
     Skipped,
@@ -62,6 +62,9 @@ pub(crate) struct Message {
     pub(crate) deliveries: Vec<Delivery>,
     /// How it is named in findings.
     pub(crate) name: String,
+    /// A message numbered by mqtrace, delivered to a third-party consumer: the numbered path
+    /// judges its sending and storing; only these deliveries' groups are judged here.
+    pub(crate) numbered: bool,
 }
 
 /// The messages of a set of spans, and the spans that could not be analysed.
@@ -86,7 +89,7 @@ fn offset_of(span: &SemSpan) -> Option<Offset<'_>> {
 /// mqtrace's basis, not twice.
 #[derive(Debug, Default)]
 pub(crate) struct Numbered {
-    /// (trace id, span id) of numbered `produce` spans.
+    /// (trace id, span id) of numbered `produce` spans and their parents.
     pub(crate) sends: HashSet<(u128, u64)>,
     /// Message ids of numbered messages (those the semconv spans name).
     pub(crate) ids: HashSet<String>,
@@ -95,20 +98,39 @@ pub(crate) struct Numbered {
 /// Builds the messages of `spans`.
 pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
     let mut out = Messages::default();
+    // One span exported twice (an exporter's retry, a file read twice under two names) is
+    // one span: the first copy counts.
+    let mut at: HashMap<(u128, u64), usize> = HashMap::default();
+    let mut copy = vec![false; spans.len()];
+    for (i, s) in spans.iter().enumerate() {
+        if let Some(k) = s.key() {
+            copy[i] = *at.entry(k).or_insert(i) != i;
+        }
+    }
     let ops: Vec<Option<Operation>> = spans
         .iter()
-        .map(|s| Operation::of(i64::from(s.kind), s.operation.as_deref()))
-        .collect();
-    let at: HashMap<(u128, u64), usize> = spans
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| Some((s.key()?, i)))
+        .zip(&copy)
+        .map(|(s, &copy)| {
+            if copy {
+                None
+            } else {
+                Operation::of(i64::from(s.kind), s.operation.as_deref())
+            }
+        })
         .collect();
     let parent_of = |i: usize| -> Option<usize> { at.get(&spans[i].parent_key()?).copied() };
     let is_send = |i: usize| ops[i] == Some(Operation::Send);
+    let is_delivery = |i: usize| matches!(ops[i], Some(Operation::Process | Operation::Receive));
     let key_of = |i: usize| spans[i].key();
+    // Two spans name different messages when both carry ids and the ids differ.
+    let differ = |a: usize, b: usize| match (&spans[a].message_id, &spans[b].message_id) {
+        (Some(x), Some(y)) => x != y,
+        _ => false,
+    };
+    let group_of = |i: usize| spans[i].group.as_ref().or(spans[i].service.as_ref());
 
-    // Sends: each nest of send spans is one send, named by its outermost span. Sorted by
+    // Sends: each nest of send spans for one message is one send, named by its outermost
+    // span (an envelope whose nested sends carry other ids is not folded). Sorted by
     // (root, span), each nest is one run, the root first.
     let mut sends: Vec<(usize, usize)> = (0..spans.len())
         .filter(|&i| is_send(i))
@@ -116,7 +138,7 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
             let mut root = i;
             for _ in 0..MAX_NESTING {
                 match parent_of(root) {
-                    Some(p) if is_send(p) && p != i => root = p,
+                    Some(p) if is_send(p) && p != i && !differ(p, i) => root = p,
                     _ => break,
                 }
             }
@@ -184,18 +206,26 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
         }
     }
 
-    // Settles refuse or skip the delivery they are a child of.
+    // Settles refuse or skip the delivery they are a child of, or link to (batched acks).
     let mut settled: HashMap<usize, Handled> = HashMap::default();
     for i in (0..spans.len()).filter(|&i| ops[i] == Some(Operation::Settle)) {
         let s = &spans[i];
-        let Some(delivery) = parent_of(i)
-            .filter(|&p| matches!(ops[p], Some(Operation::Process | Operation::Receive)))
-        else {
+        let targets: Vec<usize> = parent_of(i)
+            .filter(|&p| is_delivery(p))
+            .into_iter()
+            .chain(
+                s.links
+                    .iter()
+                    .filter_map(|k| at.get(k).copied())
+                    .filter(|&d| is_delivery(d)),
+            )
+            .collect();
+        if targets.is_empty() {
             *out.unanalysed
                 .entry(reason::SETTLE_WITHOUT_DELIVERY)
                 .or_default() += 1;
             continue;
-        };
+        }
         let said = s.outcome.as_deref().or(s.operation_name.as_deref());
         let handled = if said == Some("skip_duplicate") {
             Handled::Skipped
@@ -204,49 +234,78 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
         } else {
             continue;
         };
-        // A refusal outweighs a skip.
-        let slot = settled.entry(delivery).or_insert(handled);
-        if handled == Handled::Refused {
-            *slot = Handled::Refused;
+        for delivery in targets {
+            // A refusal outweighs a skip.
+            let slot = settled.entry(delivery).or_insert(handled);
+            if handled == Handled::Refused {
+                *slot = Handled::Refused;
+            }
         }
     }
 
     // A receive span whose children are deliveries (a batch poll: kafkajs' `eachBatch`, the
     // Java agent's `receive`) stands for those children, which name their messages.
     let mut polls = vec![false; spans.len()];
-    for (i, op) in ops.iter().enumerate() {
-        if matches!(op, Some(Operation::Process | Operation::Receive))
-            && let Some(p) = parent_of(i)
-        {
+    for i in (0..spans.len()).filter(|&i| is_delivery(i)) {
+        if let Some(p) = parent_of(i) {
             polls[p] = true;
         }
     }
 
     // Deliveries: to the message their id, offset, parent or links name.
     let unnamed: Name = Arc::from("(unnamed)");
+    let mut numbered_messages: HashMap<(u128, u64), usize> = HashMap::default();
     let mut targets: Vec<usize> = Vec::new();
     for i in 0..spans.len() {
         let process = match ops[i] {
             Some(Operation::Process) => true,
             Some(Operation::Receive) => false,
-            Some(_) => continue,
-            None => {
-                *out.unanalysed.entry(reason::NO_OPERATION).or_default() += 1;
-                continue;
-            }
+            _ => continue,
         };
         let s = &spans[i];
-        let parent_key = s.parent_key();
-        let numbered_parent = parent_key.is_some_and(|k| numbered.sends.contains(&k))
-            || s.links.iter().any(|k| numbered.sends.contains(k))
-            || s.message_id
-                .as_deref()
-                .is_some_and(|id| numbered.ids.contains(id));
-        if numbered_parent {
+        // A consumer span inside another one of the same group (a framework's span around
+        // the client library's) is that delivery, not a second one.
+        if let Some(p) = parent_of(i)
+            && ops[p] == Some(Operation::Process)
+            && group_of(p) == group_of(i)
+        {
             continue;
         }
+        let parent_key = s.parent_key();
         targets.clear();
-        if let Some(m) = s.message_id.as_deref().and_then(|id| by_id.get(id)) {
+        // A third-party delivery of a numbered message: judged here for its group only.
+        let numbered_send = parent_key
+            .into_iter()
+            .chain(s.links.iter().copied())
+            .find(|k| numbered.sends.contains(k));
+        let numbered_id = s
+            .message_id
+            .as_deref()
+            .filter(|id| numbered.ids.contains(*id));
+        if numbered_send.is_some() || numbered_id.is_some() {
+            let m = match numbered_id {
+                Some(id) => *by_id.entry(id).or_insert_with(|| {
+                    out.list.push(Message {
+                        name: id.to_owned(),
+                        numbered: true,
+                        ..Message::default()
+                    });
+                    out.list.len() - 1
+                }),
+                None => {
+                    let (t, sp) = numbered_send.unwrap_or_default();
+                    *numbered_messages.entry((t, sp)).or_insert_with(|| {
+                        out.list.push(Message {
+                            name: format!("{t:032x}-{sp:016x}"),
+                            numbered: true,
+                            ..Message::default()
+                        });
+                        out.list.len() - 1
+                    })
+                }
+            };
+            targets.push(m);
+        } else if let Some(m) = s.message_id.as_deref().and_then(|id| by_id.get(id)) {
             targets.push(*m);
         } else if let Some(m) = offset_of(s).and_then(|o| by_offset.get(&o)) {
             targets.push(*m);
@@ -278,15 +337,12 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
             by_id.insert(id, m);
             targets.push(m);
         }
-        let handled = settled
-            .get(&i)
-            .copied()
-            .unwrap_or(if s.error || (s.exception && !s.ok) {
-                Handled::Refused
-            } else {
-                Handled::Processed
-            });
-        let group = s.group.as_ref().or(s.service.as_ref()).unwrap_or(&unnamed);
+        let handled = settled.get(&i).copied().unwrap_or(if s.error {
+            Handled::Refused
+        } else {
+            Handled::Processed
+        });
+        let group = group_of(i).unwrap_or(&unnamed);
         for &m in &targets {
             out.list[m].deliveries.push(Delivery {
                 group: Arc::clone(group),

@@ -24,12 +24,19 @@ use crate::report::Finding;
 #[derive(Debug, Default)]
 pub(crate) struct Judged {
     pub(crate) findings: Vec<Finding>,
-    /// Messages judged.
-    pub(crate) messages: u64,
-    /// Their streams: (producer's service, destination).
-    pub(crate) streams: BTreeSet<(String, String)>,
+    /// Messages judged here, per stream: (producer's service, destination). Numbered
+    /// messages delivered to third-party consumers are the numbered path's to count.
+    pub(crate) streams: BTreeMap<(String, String), u64>,
     /// Messaging spans that could not be analysed, by reason.
     pub(crate) unanalysed: BTreeMap<String, u64>,
+}
+
+impl Judged {
+    /// Messages judged here, in all their streams.
+    #[cfg(test)]
+    pub(crate) fn messages(&self) -> u64 {
+        self.streams.values().sum()
+    }
 }
 
 /// Judges `spans` (none of them numbered); `numbered`: the numbered messages' sends and ids,
@@ -49,16 +56,15 @@ pub(crate) fn judge(
         grace_ns,
     };
     let findings = verdicts::findings(&built.list, spans, age);
+    let mut streams: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for m in built.list.iter().filter(|m| !m.numbered) {
+        *streams.entry(verdicts::stream_of(m, spans)).or_default() += 1;
+    }
     Judged {
         findings,
-        messages: built.list.len() as u64,
-        streams: built
-            .list
-            .iter()
-            .map(|m| verdicts::stream_of(m, spans))
-            .collect::<BTreeSet<_>>()
+        streams: streams
             .into_iter()
-            .map(|(p, s)| (p.to_owned(), s.to_owned()))
+            .map(|((p, s), n)| ((p.to_owned(), s.to_owned()), n))
             .collect(),
         unanalysed: built
             .unanalysed
@@ -96,7 +102,16 @@ pub(crate) fn numbered(
             .collect();
         let mut wanted: std::collections::HashMap<(u32, i64), &str> =
             std::collections::HashMap::new();
-        for id in &named {
+        // Only ids a numbered stream could have written: a hostile id of a million `:` is
+        // not split a million times.
+        let longest = streams
+            .iter()
+            .map(|(p, s)| p.len() + s.len())
+            .max()
+            .unwrap_or(0)
+            + 2
+            + 20;
+        for id in named.iter().filter(|id| id.len() <= longest) {
             let Some((rest, seq)) = id.rsplit_once(':') else {
                 continue;
             };

@@ -147,17 +147,27 @@ pub(crate) fn stream_of<'a>(m: &Message, spans: &'a [SemSpan]) -> (&'a str, &'a 
 /// Every finding of `messages`.
 pub(crate) fn findings(messages: &[Message], spans: &[SemSpan], age: Age) -> Vec<Finding> {
     let streams: Vec<(&str, &str)> = messages.iter().map(|m| stream_of(m, spans)).collect();
+    // Where a send names its RabbitMQ routing key, the key routes it: an exchange's keys are
+    // bound to different queues, so groups are expected per (stream, key).
+    let routes: Vec<Option<&str>> = messages
+        .iter()
+        .map(|m| {
+            m.send_spans
+                .iter()
+                .find_map(|&i| spans[i].routing_key.as_deref())
+        })
+        .collect();
     // The expected groups of a stream: every group that delivered any of its messages.
-    let mut expected: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
-    for (m, stream) in messages.iter().zip(&streams) {
+    let mut expected: BTreeMap<((&str, &str), Option<&str>), BTreeSet<&str>> = BTreeMap::new();
+    for ((m, stream), route) in messages.iter().zip(&streams).zip(&routes) {
         if m.sends.is_empty() || m.deliveries.is_empty() {
             continue;
         }
-        let groups = expected.entry(*stream).or_default();
+        let groups = expected.entry((*stream, *route)).or_default();
         groups.extend(m.deliveries.iter().map(|d| d.group.as_ref()));
     }
     let mut out = Vec::new();
-    for (m, stream) in messages.iter().zip(&streams) {
+    for ((m, stream), route) in messages.iter().zip(&streams).zip(&routes) {
         let finding = |kind, stage, group: Option<&str>, evidence| Finding {
             kind,
             stage,
@@ -194,7 +204,7 @@ pub(crate) fn findings(messages: &[Message], spans: &[SemSpan], age: Age) -> Vec
             .unwrap_or(0);
         if sends > 0 {
             let none = BTreeSet::new();
-            let groups = expected.get(stream).unwrap_or(&none);
+            let groups = expected.get(&(*stream, *route)).unwrap_or(&none);
             let never = |no_group| SemEvidence::NeverDelivered {
                 sends,
                 delivered_elsewhere: by_group.len() as u64,

@@ -38,7 +38,12 @@ pub const KEYS: &[(Role, &[&str])] = &[
     (Role::System, &["messaging.system"]),
     (
         Role::Destination,
-        &["messaging.destination.name", "messaging.destination"],
+        // `messaging.source.name`: the consumer side's name in releases 1.17 to 1.21.
+        &[
+            "messaging.destination.name",
+            "messaging.destination",
+            "messaging.source.name",
+        ],
     ),
     (
         Role::OperationType,
@@ -65,6 +70,7 @@ pub const KEYS: &[(Role, &[&str])] = &[
         &[
             "messaging.destination.partition.id",
             "messaging.kafka.destination.partition",
+            "messaging.kafka.source.partition",
             "messaging.kafka.partition",
         ],
     ),

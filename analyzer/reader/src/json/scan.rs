@@ -348,7 +348,7 @@ impl<'de> Scanner<'de> {
         scratch.clear();
         links.clear();
         let mut fields = SpanFields::default();
-        let mut seen = [false; 4];
+        let mut seen = [false; 3];
         self.object(|s, key| {
             let slot = match key {
                 b"traceId" => &mut fields.trace_id,
@@ -358,26 +358,24 @@ impl<'de> Scanner<'de> {
                 b"spanId" => &mut fields.span_id,
                 b"parentSpanId" => &mut fields.parent,
                 b"kind" => &mut fields.kind,
-                b"attributes" | b"status" | b"links" | b"events" => {
+                b"attributes" | b"status" | b"links" => {
                     let i = match key {
                         b"attributes" => 0,
                         b"status" => 1,
-                        b"links" => 2,
-                        _ => 3,
+                        _ => 2,
                     };
                     if std::mem::replace(&mut seen[i], true) {
                         return Err(Fallback); // a repeated field
                     }
                     return match key {
                         b"attributes" => s.attributes(scratch),
-                        // The other three may be written `null` (absent).
+                        // The other two may be written `null` (absent).
                         _ if s.peek()? == b'n' => s.literal(b"null"),
                         b"status" => {
                             fields.status = s.status()?;
                             Ok(())
                         }
-                        b"links" => s.links(links),
-                        _ => s.events(&mut fields.exception),
+                        _ => s.links(links),
                     };
                 }
                 _ => return s.skip(SPAN_DEPTH),
@@ -428,21 +426,6 @@ impl<'de> Scanner<'de> {
             })?;
             let (trace, span) = (trace.flatten(), span.flatten());
             links.push(json_trace_id(trace.as_ref()), json_span_id(span.as_ref()));
-            Ok(())
-        })
-    }
-
-    /// A span's `events`: whether one is named `exception`.
-    fn events(&mut self, exception: &mut bool) -> Scan<()> {
-        self.array(|s| {
-            let mut name = None;
-            s.object(|s, key| match key {
-                b"name" => s.optional_scalar(&mut name),
-                _ => s.skip(SPAN_DEPTH + 2),
-            })?;
-            if is_exception(name.flatten().as_ref()) {
-                *exception = true;
-            }
             Ok(())
         })
     }
@@ -523,11 +506,6 @@ pub(crate) fn service_name(value: Option<Scalar<'_>>) -> Option<Cow<'_, str>> {
     }
 }
 
-/// Whether an event's name is `exception` (the conventions' name for a recorded error).
-pub(crate) fn is_exception(name: Option<&Scalar<'_>>) -> bool {
-    matches!(name, Some(Scalar::Str(n)) if n == "exception")
-}
-
 /// A span's scalar fields as either JSON reader found them.
 #[derive(Default)]
 pub(crate) struct SpanFields<'a> {
@@ -540,7 +518,6 @@ pub(crate) struct SpanFields<'a> {
     pub(crate) kind: Option<Scalar<'a>>,
     /// `status.code`.
     pub(crate) status: Option<Scalar<'a>>,
-    pub(crate) exception: bool,
 }
 
 impl<'a> SpanFields<'a> {
@@ -561,7 +538,6 @@ impl<'a> SpanFields<'a> {
                 parent: json_span_id(self.parent.as_ref()),
                 kind: json_enum(self.kind.as_ref(), KIND_NAMES),
                 status: json_enum(self.status.as_ref(), STATUS_NAMES),
-                exception: self.exception,
                 links: &links.kept,
                 links_dropped: links.dropped,
             },

@@ -8,7 +8,7 @@ use serde::de::{self, DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAcc
 use std::borrow::Cow;
 use std::fmt;
 
-use super::scan::{SERVICE_NAME, SpanFields, is_exception, service_name};
+use super::scan::{SERVICE_NAME, SpanFields, service_name};
 use crate::attrs::{AnyField, AnyFields, KeptAttributes, Scalar, known_key};
 use crate::semconv::{Links, json_span_id, json_trace_id};
 use crate::sink::SpanSink;
@@ -136,7 +136,7 @@ impl<'de> Visitor<'de> for One<'_, '_, 'de> {
         scratch.clear();
         let mut fields = SpanFields::default();
         let mut links = Links::default();
-        let mut seen = [false; 4];
+        let mut seen = [false; 3];
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             let (slot, field) = match key.as_ref() {
                 "traceId" => (&mut fields.trace_id, "traceId"),
@@ -146,12 +146,11 @@ impl<'de> Visitor<'de> for One<'_, '_, 'de> {
                 "spanId" => (&mut fields.span_id, "spanId"),
                 "parentSpanId" => (&mut fields.parent, "parentSpanId"),
                 "kind" => (&mut fields.kind, "kind"),
-                name @ ("attributes" | "status" | "links" | "events") => {
+                name @ ("attributes" | "status" | "links") => {
                     let (i, field) = match name {
                         "attributes" => (0, "attributes"),
                         "status" => (1, "status"),
-                        "links" => (2, "links"),
-                        _ => (3, "events"),
+                        _ => (2, "links"),
                     };
                     if std::mem::replace(&mut seen[i], true) {
                         return Err(A::Error::duplicate_field(field));
@@ -163,27 +162,7 @@ impl<'de> Visitor<'de> for One<'_, '_, 'de> {
                                 .next_value::<Option<StatusIn<'de>>>()?
                                 .and_then(|s| s.code)
                         }
-                        2 => {
-                            for link in map
-                                .next_value::<Option<Vec<LinkIn<'de>>>>()?
-                                .unwrap_or_default()
-                            {
-                                links.push(
-                                    json_trace_id(link.trace_id.as_ref()),
-                                    json_span_id(link.span_id.as_ref()),
-                                );
-                            }
-                        }
-                        _ => {
-                            for event in map
-                                .next_value::<Option<Vec<EventIn<'de>>>>()?
-                                .unwrap_or_default()
-                            {
-                                if is_exception(event.name.as_ref()) {
-                                    fields.exception = true;
-                                }
-                            }
-                        }
+                        _ => map.next_value_seed(LinksSeed(&mut links))?,
                     }
                     continue;
                 }
@@ -218,11 +197,36 @@ struct LinkIn<'a> {
     span_id: Option<Scalar<'a>>,
 }
 
-/// One of a span's `events`.
-#[derive(Deserialize)]
-struct EventIn<'a> {
-    #[serde(borrow, default)]
-    name: Option<Scalar<'a>>,
+/// A span's `links` (or `null`), each pushed as it is read: a long list is never held.
+struct LinksSeed<'l>(&'l mut Links);
+
+impl<'de> DeserializeSeed<'de> for LinksSeed<'_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LinksSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of links")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(link) = seq.next_element::<LinkIn<'de>>()? {
+            self.0.push(
+                json_trace_id(link.trace_id.as_ref()),
+                json_span_id(link.span_id.as_ref()),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// A resource: its attributes, for `service.name`.
