@@ -144,6 +144,9 @@ pub(crate) fn stream_of<'a>(m: &Message, spans: &'a [SemSpan]) -> (&'a str, &'a 
     }
 }
 
+/// A stream and, where its sends record one, a routing key: what a group is expected on.
+type Route<'a> = ((&'a str, &'a str), Option<&'a str>);
+
 /// Every finding of `messages`.
 pub(crate) fn findings(messages: &[Message], spans: &[SemSpan], age: Age) -> Vec<Finding> {
     let streams: Vec<(&str, &str)> = messages.iter().map(|m| stream_of(m, spans)).collect();
@@ -158,7 +161,7 @@ pub(crate) fn findings(messages: &[Message], spans: &[SemSpan], age: Age) -> Vec
         })
         .collect();
     // The expected groups of a stream: every group that delivered any of its messages.
-    let mut expected: BTreeMap<((&str, &str), Option<&str>), BTreeSet<&str>> = BTreeMap::new();
+    let mut expected: BTreeMap<Route<'_>, BTreeSet<&str>> = BTreeMap::new();
     for ((m, stream), route) in messages.iter().zip(&streams).zip(&routes) {
         if m.sends.is_empty() || m.deliveries.is_empty() {
             continue;
