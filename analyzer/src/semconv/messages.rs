@@ -20,6 +20,9 @@ pub(crate) mod reason {
     pub const DELIVERY_WITHOUT_IDENTITY: &str = "delivery_without_identity";
     /// A settle span whose delivery was not read.
     pub const SETTLE_WITHOUT_DELIVERY: &str = "settle_without_delivery";
+    /// Links of a delivery that were not read (beyond the readers' bound per span, or not
+    /// ids): each may be a message it delivered.
+    pub const DELIVERY_LINKS_NOT_READ: &str = "delivery_links_not_read";
 }
 
 /// Nested send spans followed up to this depth (a cycle of parent ids cannot loop).
@@ -263,6 +266,11 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
             _ => continue,
         };
         let s = &spans[i];
+        if s.links_dropped > 0 {
+            *out.unanalysed
+                .entry(reason::DELIVERY_LINKS_NOT_READ)
+                .or_default() += u64::from(s.links_dropped);
+        }
         // A consumer span inside another one of the same group (a framework's span around
         // the client library's) is that delivery, not a second one.
         if let Some(p) = parent_of(i)

@@ -460,3 +460,18 @@ fn routing_keys_route_rabbitmq_messages_to_their_own_groups() {
         "the us group is not expected to get eu messages"
     );
 }
+
+#[test]
+fn links_a_delivery_had_but_the_reader_did_not_keep_are_counted() {
+    let mut t = Spans::default();
+    let a = t.send(1, 1);
+    let batch = t.add(CONSUMER, 9, None, 2);
+    batch.operation = Some("receive".into());
+    batch.links = vec![(1, a)].into();
+    batch.links_dropped = 3;
+    let j = t.judge(100);
+    assert_eq!(
+        j.unanalysed.into_iter().collect::<Vec<_>>(),
+        [("delivery_links_not_read".to_owned(), 3)]
+    );
+}
