@@ -446,3 +446,41 @@ fn unanalysed_messaging_spans_are_never_a_clean_bill() {
             .contains("every message was")
     );
 }
+
+/// The binary on traces of a real third-party instrumentation (pika, SPEC §4b): findings are
+/// named by message id in the table, marked `semconv` in every format, and a loss exits 1.
+#[test]
+fn third_party_traces_are_reported_by_message_id() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/e2e/fixtures/semconv/pika-faults.jsonl.gz")
+        .display()
+        .to_string();
+    let out = mqtrace(&["analyze", "--grace", "0s", "--max-rows", "1000", &fixture]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stdout.contains("NOT ANALYSED"), "{stdout}");
+    let failed_publish = stdout
+        .lines()
+        .find(|l| l.starts_with("lost/produce") && l.contains("id order-13"))
+        .unwrap_or_else(|| panic!("order-13's failed publish: {stdout}"));
+    assert!(
+        failed_publish.contains("every one ended ERROR"),
+        "{failed_publish}"
+    );
+    let (report, _) = json_report(&["--grace", "0s", &fixture]);
+    let findings = report["findings"].as_array().expect("findings");
+    assert!(!findings.is_empty());
+    for f in findings {
+        assert_eq!(f["basis"], "semconv", "{f}");
+        assert!(f["seq"].is_null() && f["message_id"].is_string(), "{f}");
+    }
+    assert_eq!(report["summary"]["unanalysed"], serde_json::json!({}));
+    let csv = text(&mqtrace(&[
+        "analyze", "--format", "csv", "--grace", "0s", &fixture,
+    ]))
+    .0;
+    assert!(
+        csv.lines().skip(1).all(|l| l.ends_with(",semconv")),
+        "{csv}"
+    );
+}
