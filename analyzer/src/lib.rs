@@ -123,9 +123,7 @@ pub fn analyze(
         passing.grace_ns,
     );
     drop(semconv_spans);
-    judged
-        .findings
-        .retain(|f| selection.keeps_stream(&(f.producer_id.clone(), f.stream.clone())));
+    judged.findings.retain(|f| selection.keeps(&f.stream));
     judged.streams.retain(|s, _| selection.keeps_stream(s));
     let mut collected = findings::find(spans, covered.lazy(), passing, options.histograms)?;
     // Clean ledger seqs are messages seen, judged without rows.

@@ -14,7 +14,12 @@ pub(crate) struct Selection<'a> {
 
 impl Selection<'_> {
     pub(crate) fn keeps_stream(&self, name: &StreamName) -> bool {
-        self.streams.is_empty() || self.streams.contains(&name.1)
+        self.keeps(&name.1)
+    }
+
+    /// Whether `--stream` selects the stream named `stream` (whatever its producer).
+    pub(crate) fn keeps(&self, stream: &str) -> bool {
+        self.streams.is_empty() || self.streams.iter().any(|s| s == stream)
     }
 
     /// Only the selected streams' spans (by their codes in `names`).

@@ -49,7 +49,7 @@ pub struct Loaded {
     pub ledgers: LedgerBook,
     /// Messaging spans without mqtrace's numbering (SPEC §4b), in input order.
     pub semconv: Vec<SemSpan>,
-    /// (trace id, span id) of every numbered `produce` span.
+    /// (trace id, span id) of every numbered `produce` span and of its parent.
     pub numbered_sends: Vec<(u128, u64)>,
 }
 

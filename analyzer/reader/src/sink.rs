@@ -61,7 +61,7 @@ pub(crate) struct SpanIn<'a> {
     pub(crate) name: &'a str,
     pub(crate) start: Nanos<'a>,
     pub(crate) end: Nanos<'a>,
-    /// Its ids, kind, status, events and links: kept for messaging spans without numbering.
+    /// Its ids, kind, status and links: kept for messaging spans without numbering.
     pub(crate) context: Context<'a>,
 }
 

@@ -98,6 +98,11 @@ pub(crate) struct Numbered {
     pub(crate) ids: HashSet<String>,
 }
 
+/// A message named by its send span, where it has no id: `{trace id}-{span id}` in hex.
+fn span_name((trace, span): (u128, u64)) -> String {
+    format!("{trace:032x}-{span:016x}")
+}
+
 /// Builds the messages of `spans`.
 pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
     let mut out = Messages::default();
@@ -176,7 +181,7 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
                 let Some(name) = id
                     .map(str::to_owned)
                     .or_else(|| offset.map(|(d, p, o)| format!("{d}/{p}/{o}")))
-                    .or_else(|| key_of(root).map(|(t, s)| format!("{t:032x}-{s:016x}")))
+                    .or_else(|| key_of(root).map(span_name))
                 else {
                     *out.unanalysed
                         .entry(reason::SEND_WITHOUT_IDENTITY)
@@ -301,10 +306,10 @@ pub(crate) fn messages(spans: &[SemSpan], numbered: &Numbered) -> Messages {
                     out.list.len() - 1
                 }),
                 None => {
-                    let (t, sp) = numbered_send.unwrap_or_default();
-                    *numbered_messages.entry((t, sp)).or_insert_with(|| {
+                    let send = numbered_send.unwrap_or_default();
+                    *numbered_messages.entry(send).or_insert_with(|| {
                         out.list.push(Message {
-                            name: format!("{t:032x}-{sp:016x}"),
+                            name: span_name(send),
                             numbered: true,
                             ..Message::default()
                         });

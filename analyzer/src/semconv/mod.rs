@@ -55,10 +55,18 @@ pub(crate) fn judge(
         window_end_ns,
         grace_ns,
     };
-    let findings = verdicts::findings(&built.list, spans, age);
+    // Each message's stream, named once for the findings and the counts.
+    let named: Vec<(&str, &str)> = built
+        .list
+        .iter()
+        .map(|m| verdicts::stream_of(m, spans))
+        .collect();
+    let findings = verdicts::findings(&built.list, &named, spans, age);
     let mut streams: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for m in built.list.iter().filter(|m| !m.numbered) {
-        *streams.entry(verdicts::stream_of(m, spans)).or_default() += 1;
+    for (m, stream) in built.list.iter().zip(&named) {
+        if !m.numbered {
+            *streams.entry(*stream).or_default() += 1;
+        }
     }
     Judged {
         findings,

@@ -16,7 +16,7 @@ use crate::report::Finding;
 pub enum SemEvidence {
     /// `lost` without a stage.
     NeverDelivered {
-        /// Its sends, and how many ended OK.
+        /// Its sends (some ended OK, or it reached another group).
         sends: u64,
         /// Groups it reached (none of them this one).
         delivered_elsewhere: u64,
@@ -60,7 +60,7 @@ impl fmt::Display for SemEvidence {
             } => {
                 write!(
                     f,
-                    "sent ({sends} send span(s), ended OK {ended_ago_s}s before the end of the window); "
+                    "sent ({sends} send(s), the last ended {ended_ago_s}s before the end of the window); "
                 )?;
                 if *no_group {
                     f.write_str("no consumer span of any group delivered it, nor anything else sent to this destination")?;
@@ -147,9 +147,13 @@ pub(crate) fn stream_of<'a>(m: &Message, spans: &'a [SemSpan]) -> (&'a str, &'a 
 /// A stream and, where its sends record one, a routing key: what a group is expected on.
 type Route<'a> = ((&'a str, &'a str), Option<&'a str>);
 
-/// Every finding of `messages`.
-pub(crate) fn findings(messages: &[Message], spans: &[SemSpan], age: Age) -> Vec<Finding> {
-    let streams: Vec<(&str, &str)> = messages.iter().map(|m| stream_of(m, spans)).collect();
+/// Every finding of `messages`, each of whose stream is in `streams` ([`stream_of`]).
+pub(crate) fn findings(
+    messages: &[Message],
+    streams: &[(&str, &str)],
+    spans: &[SemSpan],
+    age: Age,
+) -> Vec<Finding> {
     // Where a send names its RabbitMQ routing key, the key routes it: an exchange's keys are
     // bound to different queues, so groups are expected per (stream, key).
     let routes: Vec<Option<&str>> = messages
@@ -162,7 +166,7 @@ pub(crate) fn findings(messages: &[Message], spans: &[SemSpan], age: Age) -> Vec
         .collect();
     // The expected groups of a stream: every group that delivered any of its messages.
     let mut expected: BTreeMap<Route<'_>, BTreeSet<&str>> = BTreeMap::new();
-    for ((m, stream), route) in messages.iter().zip(&streams).zip(&routes) {
+    for ((m, stream), route) in messages.iter().zip(streams).zip(&routes) {
         if m.sends.is_empty() || m.deliveries.is_empty() {
             continue;
         }
@@ -170,7 +174,7 @@ pub(crate) fn findings(messages: &[Message], spans: &[SemSpan], age: Age) -> Vec
         groups.extend(m.deliveries.iter().map(|d| d.group.as_ref()));
     }
     let mut out = Vec::new();
-    for ((m, stream), route) in messages.iter().zip(&streams).zip(&routes) {
+    for ((m, stream), route) in messages.iter().zip(streams).zip(&routes) {
         let finding = |kind, stage, group: Option<&str>, evidence| Finding {
             kind,
             stage,
