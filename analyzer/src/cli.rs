@@ -43,7 +43,11 @@ pub enum OutputFormat {
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
     /// Trace files or directories (read recursively): OTLP JSON lines (.json, .jsonl) or
-    /// OTLP protobuf (.binpb, .pb), optionally compressed (.gz, .zst).
+    /// OTLP protobuf (.binpb, .pb), optionally compressed (.gz, .zst). Or one ClickHouse
+    /// source (SPEC §4c), where the analysis runs:
+    /// clickhouse://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE?table=TABLE (a server's HTTP
+    /// interface) or chdb:DIRECTORY[?database=DB&table=TABLE] (ClickHouse's engine
+    /// in-process, libchdb from $MQTRACE_LIBCHDB).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 
@@ -64,6 +68,11 @@ pub struct AnalyzeArgs {
     /// an RFC 3339 time (2026-12-01T10:00:00Z) or ns since the epoch.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub until: Option<i64>,
+
+    /// With a ClickHouse source: scan only spans that start at or after this time (RFC 3339
+    /// or ns since the epoch); --until also ends the scan.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<i64>,
 
     /// Exit with status 2 if any record is malformed (the report is still written).
     #[arg(long)]

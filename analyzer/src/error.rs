@@ -13,6 +13,9 @@ pub enum AnalyzeError {
     /// The input holds more of something than the analyzer's keys can tell apart.
     #[error("{0}")]
     TooLarge(String),
+    /// A ClickHouse source could not be analysed.
+    #[error(transparent)]
+    ClickHouse(#[from] crate::clickhouse::ClickHouseError),
     /// The query engine failed (a bug: please report it with the input that caused it).
     #[error("analysis failed: {}", first_line(.0))]
     Polars(#[from] polars::error::PolarsError),

@@ -33,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod clickhouse;
 pub mod error;
 mod findings;
 pub mod input;
@@ -65,8 +66,10 @@ pub struct Options {
     /// Only findings of these groups, plus message-level findings (all when empty).
     pub groups: Vec<String>,
     /// The end of the trace window, ns since the epoch (default: the latest end among the
-    /// messaging spans read).
+    /// messaging spans read); for a ClickHouse source also the end of the scan.
     pub until: Option<i64>,
+    /// A ClickHouse source's scan starts here, ns since the epoch (files are read whole).
+    pub since: Option<i64>,
     /// Print how long reading and analysing took to standard error.
     pub timings: bool,
     /// Also count each hop's latencies per bucket ([`Latency::histogram`], for the HTML
@@ -81,6 +84,7 @@ impl Default for Options {
             streams: Vec::new(),
             groups: Vec::new(),
             until: None,
+            since: None,
             timings: false,
             histograms: false,
         }
@@ -93,6 +97,13 @@ pub fn analyze(
     options: &Options,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Report, AnalyzeError> {
+    if options.since.is_some() {
+        return Err(AnalyzeError::Usage(
+            "--since bounds the scan of a ClickHouse source; files are read whole (use \
+             --until to end the window)"
+                .to_owned(),
+        ));
+    }
     let started = std::time::Instant::now();
     let loaded = input::load(files, progress)?;
     let read = started.elapsed();

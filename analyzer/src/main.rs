@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use cli::{AnalyzeArgs, Cli, Command, OutputFormat};
 use mqtrace_analyzer::report::printable;
-use mqtrace_analyzer::{Options, Report, analyze, input};
+use mqtrace_analyzer::{Options, Report, analyze, clickhouse, input};
 use polars::prelude::*;
 
 /// Inputs smaller than this finish before a progress bar would help.
@@ -95,24 +95,38 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if args.format == OutputFormat::Parquet && args.output.is_none() {
         bail!("--format parquet writes binary data: give --output FILE");
     }
-    let files = input::discover(&args.paths)?;
-    if let Some(output) = &args.output {
-        refuse_to_overwrite_input(output, &files)?;
-    }
-    let bar = progress_bar(&files, args.no_progress);
     let options = Options {
         grace: args.grace,
         streams: args.streams.clone(),
         groups: args.groups.clone(),
         until: args.until,
+        since: args.since,
         timings: args.timings,
         histograms: args.format == OutputFormat::Html,
     };
     if args.trace_url.is_some() && args.format != OutputFormat::Html {
         bail!("--trace-url links trace ids in the HTML report: add --format html");
     }
-    let report = analyze(&files, &options, &|n| bar.inc(n))?;
-    bar.finish_and_clear();
+    let source = match args.paths.as_slice() {
+        [one] => one.to_str().and_then(clickhouse::Source::parse),
+        _ => None,
+    };
+    let report = match source {
+        Some(source) => {
+            let source = source?;
+            clickhouse::analyze(&source, &options)?
+        }
+        None => {
+            let files = input::discover(&args.paths)?;
+            if let Some(output) = &args.output {
+                refuse_to_overwrite_input(output, &files)?;
+            }
+            let bar = progress_bar(&files, args.no_progress);
+            let report = analyze(&files, &options, &|n| bar.inc(n))?;
+            bar.finish_and_clear();
+            report
+        }
+    };
 
     write_report(&report, &args)?;
     let first = report

@@ -47,7 +47,7 @@ pub use files::{Compression, DiscoverError, Format, InputFile, Opened, classify,
 pub use load::{LoadError, Loaded, load};
 pub use malformed::{Location, Malformed};
 pub use sink::SpanSink;
-pub use stats::{InputStats, StoppedInstance, TelemetryHealth, WindowEdge};
+pub use stats::{InputStats, Reporter, StoppedInstance, TelemetryHealth, WindowEdge};
 
 /// Entry points for the fuzz targets (`fuzz/`): not a stable API.
 #[doc(hidden)]

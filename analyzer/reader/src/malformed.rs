@@ -18,7 +18,7 @@ pub struct Location {
 
 impl Malformed {
     /// A problem at `at` (the file is filled in when the file is done).
-    pub(crate) fn new(at: Location, error: impl Into<String>) -> Self {
+    pub fn new(at: Location, error: impl Into<String>) -> Self {
         Malformed {
             at,
             error: error.into(),

@@ -66,7 +66,7 @@ pub struct StoppedInstance {
 
 /// Who a telemetry report came from, as the report named it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Reporter<'a> {
+pub enum Reporter<'a> {
     /// No `mqtrace.telemetry.instance` (an exporter older than the heartbeat).
     Anonymous,
     /// The id.
@@ -76,8 +76,9 @@ pub(crate) enum Reporter<'a> {
 }
 
 impl TelemetryHealth {
-    /// One report of `dropped` spans from `reporter`, which ended at `end_unix_nano`.
-    pub(crate) fn report(
+    /// One report of `dropped` spans from `reporter`, which ended at `end_unix_nano` (merge
+    /// reports with [`TelemetryHealth::merge`]).
+    pub fn report(
         dropped: u64,
         is_final: bool,
         reporter: Reporter<'_>,
@@ -223,7 +224,7 @@ pub struct InputStats {
 
 impl InputStats {
     /// Records a problem: counted always, listed while the file's list is short.
-    pub(crate) fn malformed(&mut self, m: Malformed) {
+    pub fn malformed(&mut self, m: Malformed) {
         self.malformed_total += 1;
         if m.ends_file {
             self.ends_listed += 1;

@@ -12,6 +12,14 @@ pub const LATENCY_EDGES_MS: [f64; 22] = [
     2_000.0, 5_000.0, 10_000.0, 20_000.0, 50_000.0, 100_000.0,
 ];
 
+/// The hops measured, as the report names them (the ClickHouse source numbers them 0, 1, 2
+/// in this order).
+pub const LATENCY_HOPS: [&str; 3] = [
+    "produce→store_ack",
+    "store_ack→deliver",
+    "deliver→consume_ack",
+];
+
 /// The name of the column counting the gaps below zero (clocks skewed between two hosts).
 pub const NEGATIVE_COLUMN: &str = "negative";
 
@@ -120,27 +128,15 @@ pub fn latency(
     };
     concat(
         [
-            hop(
-                per_message,
-                "produce→store_ack",
-                "produced",
-                "stored",
-                false,
-            ),
+            hop(per_message, LATENCY_HOPS[0], "produced", "stored", false),
             hop(
                 per_group.clone(),
-                "store_ack→deliver",
+                LATENCY_HOPS[1],
                 "stored",
                 "delivered",
                 true,
             ),
-            hop(
-                per_group,
-                "deliver→consume_ack",
-                "delivered",
-                "settled",
-                true,
-            ),
+            hop(per_group, LATENCY_HOPS[2], "delivered", "settled", true),
         ],
         UnionArgs::default(),
     )

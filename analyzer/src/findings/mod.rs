@@ -11,7 +11,7 @@ mod stopped;
 
 pub use gaps::MAX_EXPANDED_GAP;
 pub use groups::Passing;
-pub use latency::{LATENCY_EDGES_MS, NEGATIVE_COLUMN, at_least_column};
+pub use latency::{LATENCY_EDGES_MS, LATENCY_HOPS, NEGATIVE_COLUMN, at_least_column};
 pub use rows::{Evidence, Names, Passed, decode};
 pub use stopped::{Stopped, qualify};
 

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod cases;
+pub mod collector;
 
 use mqtrace_vocab::attr;
 use std::fmt::Write as _;

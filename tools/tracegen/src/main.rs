@@ -2,12 +2,27 @@
 //! sprinkle of faults (one lost at each stage, one duplicate, per 10,000 messages) as OTLP JSON
 //! lines, for benchmarks. With `--semconv`, the same traffic as a third-party instrumentation
 //! traces it, without mqtrace's numbering (SPEC §4b).
+//!
+//! `tracegen --every-kind OUT_FILE` writes the analyzer's every-kind scenario;
+//! `tracegen --collector-rows IN OUT` turns OTLP JSON lines into the rows the Collector's
+//! ClickHouse exporter would insert into `otel_traces` (`JSONEachRow`), to load them into a
+//! ClickHouse engine.
 
 use mqtrace_tracegen::{Host, Msg, Traces};
 use std::io::Write;
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, input, output] = args.as_slice()
+        && flag == "--collector-rows"
+    {
+        return collector_rows(input, output);
+    }
+    if let [_, flag, output] = args.as_slice()
+        && flag == "--every-kind"
+    {
+        return write(output, &mqtrace_tracegen::cases::every_kind().finish());
+    }
     let (Some(spans), Some(path)) = (args.get(1).and_then(|s| s.parse::<u64>().ok()), args.get(2))
     else {
         eprintln!("usage: tracegen SPANS OUT_FILE [--semconv]");
@@ -84,4 +99,27 @@ fn main() -> std::process::ExitCode {
     }
     eprintln!("tracegen: {spans} spans, {seq} messages per stream, to {path}");
     std::process::ExitCode::SUCCESS
+}
+
+fn write(path: &str, text: &str) -> std::process::ExitCode {
+    match std::fs::write(path, text) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tracegen: {path}: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn collector_rows(input: &str, output: &str) -> std::process::ExitCode {
+    let rows = std::fs::read_to_string(input)
+        .map_err(|e| e.to_string())
+        .and_then(|text| mqtrace_tracegen::collector::otel_traces_rows(&text));
+    match rows {
+        Ok(rows) => write(output, &rows),
+        Err(e) => {
+            eprintln!("tracegen: {input}: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }

@@ -1,0 +1,653 @@
+//! SPEC §4c: the analysis pushed down into ClickHouse, where the spans already are.
+//!
+//! The spans stay in the Collector's `otel_traces` table; ClickHouse classifies them and runs
+//! SPEC §4's aggregation (spans.sql, verdicts.sql: the verdicts stated for ClickHouse, step
+//! for step as the polars plans state them); only the findings, the counts and the window
+//! come back. They are decoded by the same decoder as the files' findings and assembled into
+//! the same report.
+//!
+//! Sources: `clickhouse://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE?table=TABLE` runs it on a
+//! server over its HTTP interface ([`Http`]); `chdb:DIRECTORY[?database=DB&table=TABLE]` on
+//! ClickHouse's engine in-process (libchdb, [`Chdb`]).
+
+mod chdb;
+mod frame;
+mod http;
+mod sql;
+
+pub use chdb::{Chdb, LIBCHDB_VAR, LIBCHDB_VERSION};
+pub use http::Http;
+pub use sql::Scope;
+
+use arrow_array::RecordBatch;
+
+/// Runs ClickHouse SQL with query parameters and returns the rows as Arrow batches.
+pub trait Engine {
+    /// Runs `sql`, whose `{name:Type}` placeholders take `params`' values.
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[(&'static str, String)],
+    ) -> Result<Vec<RecordBatch>, ClickHouseError>;
+}
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use mqtrace_reader::{InputStats, Location, Malformed, Reporter, TelemetryHealth, WindowEdge};
+use polars::prelude::*;
+
+use crate::findings::{Collected, LATENCY_HOPS};
+use crate::report::{Report, Window};
+use crate::{AnalyzeError, Options};
+
+/// Why a ClickHouse source could not be analysed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClickHouseError {
+    /// libchdb is missing or is not libchdb.
+    #[error("{0}")]
+    Library(String),
+    /// The source: a bad address, a missing directory, table or column.
+    #[error("{0}")]
+    Source(String),
+    /// A query failed.
+    #[error("ClickHouse: {0}")]
+    Query(String),
+    /// The result is not what the queries select (a bug, or a server that converts types
+    /// differently).
+    #[error("unexpected result from ClickHouse: {0}")]
+    Schema(String),
+}
+
+/// Where the spans are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A ClickHouse data directory, through libchdb.
+    Chdb {
+        /// The directory.
+        dir: PathBuf,
+        /// Database (default `otel`).
+        database: String,
+        /// Table (default `otel_traces`).
+        table: String,
+    },
+    /// A ClickHouse server's HTTP interface.
+    Http {
+        /// Host name or address.
+        host: String,
+        /// HTTP port (default 8123).
+        port: u16,
+        /// Database (default `otel`).
+        database: String,
+        /// Table (default `otel_traces`).
+        table: String,
+        /// User (from the address, else `CLICKHOUSE_USER`).
+        user: Option<String>,
+        /// Password (from the address, else `CLICKHOUSE_PASSWORD`).
+        password: Option<String>,
+    },
+}
+
+/// The Collector's defaults.
+const DEFAULT_DATABASE: &str = "otel";
+const DEFAULT_TABLE: &str = "otel_traces";
+
+impl Source {
+    /// A source named on the command line, or `None` when `arg` names files.
+    pub fn parse(arg: &str) -> Option<Result<Source, ClickHouseError>> {
+        if let Some(rest) = arg.strip_prefix("chdb:") {
+            return Some(Self::parse_chdb(rest));
+        }
+        arg.starts_with("clickhouse://")
+            .then(|| Self::parse_http(arg))
+    }
+
+    /// `clickhouse://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE?table=TABLE`.
+    fn parse_http(arg: &str) -> Result<Source, ClickHouseError> {
+        let bad = |why: &str| {
+            ClickHouseError::Source(format!(
+                "{}: {why}; write clickhouse://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE?table=TABLE",
+                redact(arg)
+            ))
+        };
+        let url = reqwest::Url::parse(&arg.replacen("clickhouse://", "http://", 1))
+            .map_err(|e| bad(&e.to_string()))?;
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| bad("no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let database = match url.path().trim_matches('/') {
+            "" => DEFAULT_DATABASE.to_owned(),
+            db if db.contains('/') => return Err(bad("the path is one database name")),
+            db => percent_decode(db),
+        };
+        let mut table = DEFAULT_TABLE.to_owned();
+        for (k, v) in url.query_pairs() {
+            match (k.as_ref(), v.as_ref()) {
+                ("table", v) if !v.is_empty() => table = v.to_owned(),
+                ("cluster", _) => {
+                    return Err(bad(
+                        "cluster= (a Distributed analysis) is not supported yet: name the \
+                         Distributed table itself with table=",
+                    ));
+                }
+                (k, _) => return Err(bad(&format!("unknown option {k:?}"))),
+            }
+        }
+        let user = Some(percent_decode(url.username()))
+            .filter(|u| !u.is_empty())
+            .or_else(|| std::env::var("CLICKHOUSE_USER").ok());
+        let password = url
+            .password()
+            .map(percent_decode)
+            .or_else(|| std::env::var("CLICKHOUSE_PASSWORD").ok());
+        Ok(Source::Http {
+            host,
+            port: url.port().unwrap_or(8123),
+            database,
+            table,
+            user,
+            password,
+        })
+    }
+
+    fn parse_chdb(rest: &str) -> Result<Source, ClickHouseError> {
+        let (dir, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if dir.is_empty() {
+            return Err(ClickHouseError::Source(
+                "chdb: needs a directory, e.g. chdb:./spans-db".to_owned(),
+            ));
+        }
+        let (mut database, mut table) = (DEFAULT_DATABASE.to_owned(), DEFAULT_TABLE.to_owned());
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("database", v)) if !v.is_empty() => database = v.to_owned(),
+                Some(("table", v)) if !v.is_empty() => table = v.to_owned(),
+                _ => {
+                    return Err(ClickHouseError::Source(format!(
+                        "chdb:{rest}: unknown option {pair:?}; chdb: takes ?database=DB&table=TABLE"
+                    )));
+                }
+            }
+        }
+        Ok(Source::Chdb {
+            dir: PathBuf::from(dir),
+            database,
+            table,
+        })
+    }
+
+    fn scope(&self, options: &Options) -> Scope {
+        let (Source::Chdb {
+            database, table, ..
+        }
+        | Source::Http {
+            database, table, ..
+        }) = self;
+        Scope {
+            database: database.clone(),
+            table: table.clone(),
+            since: options.since,
+            until: options.until,
+            streams: options.streams.clone(),
+        }
+    }
+
+    /// How the report names the table.
+    fn name(&self) -> String {
+        match self {
+            Source::Chdb {
+                dir,
+                database,
+                table,
+            } => format!("chdb:{}?database={database}&table={table}", dir.display()),
+            Source::Http {
+                host,
+                port,
+                database,
+                table,
+                ..
+            } => format!("clickhouse://{host}:{port}/{database}?table={table}"),
+        }
+    }
+}
+
+/// An address as errors show it: without its password.
+fn redact(arg: &str) -> String {
+    match (arg.find("://"), arg.rfind('@')) {
+        (Some(s), Some(at)) if at > s => match arg[s + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &arg[..s + 3], &arg[at..]),
+            None => arg.to_owned(),
+        },
+        _ => arg.to_owned(),
+    }
+}
+
+/// `%XX` sequences decoded (a user or password in an address).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reports every finding of the spans in `source`, as [`crate::analyze`] would of the same
+/// spans in files.
+pub fn analyze(source: &Source, options: &Options) -> Result<Report, AnalyzeError> {
+    match source {
+        Source::Chdb { dir, .. } => {
+            let mut engine = Chdb::open(dir, false)?;
+            let report = analyze_with(&mut engine, source, options);
+            drop(engine);
+            report
+        }
+        Source::Http {
+            host,
+            port,
+            database,
+            user,
+            password,
+            ..
+        } => {
+            let mut engine = Http::new(host, *port, database, user.clone(), password.clone())?;
+            analyze_with(&mut engine, source, options)
+        }
+    }
+}
+
+/// [`analyze`] with an engine already open on the source (libchdb serves one data directory
+/// per process: a test that loads spans analyses them in the same session).
+pub fn analyze_with(
+    engine: &mut dyn Engine,
+    source: &Source,
+    options: &Options,
+) -> Result<Report, AnalyzeError> {
+    let started = std::time::Instant::now();
+    let scope = source.scope(options);
+    let mut params = sql::params(&scope);
+    check_table(engine, source, &scope)?;
+
+    let (mut stats, unnumbered) = stats(engine, &params, source)?;
+    stats.telemetry = telemetry(engine, &params)?;
+    let window = Window::new(&stats, options.until);
+    let grace = i64::try_from(options.grace.as_nanos()).unwrap_or(i64::MAX);
+    params.push((
+        "cutoff",
+        window.end_unix_nano.saturating_sub(grace).to_string(),
+    ));
+
+    let mut names = frame::Dictionaries::default();
+    let batches = engine.query(&sql::streams(), &params)?;
+    let producers = frame::strings(&batches, "producer")?.0;
+    let streams = frame::strings(&batches, "stream")?.0;
+    let mut seen: Vec<(String, String)> = producers
+        .into_iter()
+        .zip(streams)
+        .map(|(p, s)| (p.unwrap_or_default(), s.unwrap_or_default()))
+        .collect();
+    seen.sort();
+    for s in &seen {
+        names.streams.code(s);
+    }
+    let messages: u64 = frame::ints(&batches, "messages")?
+        .0
+        .iter()
+        .flatten()
+        .map(|&n| u64::try_from(n).unwrap_or(0))
+        .sum();
+
+    let findings = frame::findings(&engine.query(&sql::findings(), &params)?, &mut names)?;
+    let latency = latency(
+        &engine.query(&sql::latency(options.histograms), &params)?,
+        &mut names,
+        options.histograms,
+    )?;
+    if options.timings {
+        eprintln!(
+            "mqtrace: analysed {} spans in ClickHouse in {:.2} s",
+            stats.spans,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let collected = Collected {
+        findings,
+        messages,
+        latency,
+    };
+    let mut unanalysed = BTreeMap::new();
+    if unnumbered > 0 {
+        // SPEC §4b's judgment of spans without numbering runs on files only so far: count
+        // them, so that no report gives a clean bill over them.
+        unanalysed.insert("semconv_not_judged_in_clickhouse".to_owned(), unnumbered);
+    }
+    let judged = crate::semconv::Judged {
+        findings: Vec::new(),
+        streams: BTreeMap::new(),
+        unanalysed,
+    };
+    let mut report = Report::new(
+        stats,
+        window,
+        &names.streams.values,
+        &names.groups.values,
+        &names.partitions.values,
+        &collected,
+        judged,
+    )?;
+    let selection = crate::select::Selection {
+        streams: &options.streams,
+        groups: &options.groups,
+    };
+    selection.report(&mut report, &names.streams.values);
+    Ok(report)
+}
+
+/// The table exists and has the Collector's columns (a clear error, not a query's).
+fn check_table(
+    engine: &mut dyn Engine,
+    source: &Source,
+    scope: &Scope,
+) -> Result<(), ClickHouseError> {
+    let params: sql::Params = vec![
+        ("db", scope.database.clone()),
+        ("table", scope.table.clone()),
+    ];
+    let batches = engine.query(
+        "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {table:String}",
+        &params,
+    )?;
+    let names = frame::strings(&batches, "name")?.0;
+    let types = frame::strings(&batches, "type")?.0;
+    if names.is_empty() {
+        return Err(ClickHouseError::Source(format!(
+            "{}: there is no table {}.{}; name it with ?database=DB&table=TABLE (the \
+             Collector's defaults are otel.otel_traces)",
+            source.name(),
+            scope.database,
+            scope.table
+        )));
+    }
+    let columns: BTreeMap<String, String> = names
+        .into_iter()
+        .zip(types)
+        .filter_map(|(n, t)| Some((n?, t?)))
+        .collect();
+    for (column, kind) in [
+        ("Timestamp", "DateTime64"),
+        ("TraceId", "String"),
+        ("SpanId", "String"),
+        ("SpanName", "String"),
+        ("Duration", "Int"),
+        ("SpanAttributes", "Map("),
+    ] {
+        match columns.get(column) {
+            Some(t) if t.contains(kind) => {}
+            found => {
+                return Err(ClickHouseError::Source(format!(
+                    "{}: table {}.{} does not have the Collector's otel_traces schema: column \
+                     {column} should be {kind}…, is {}",
+                    source.name(),
+                    scope.database,
+                    scope.table,
+                    found.map_or("missing", String::as_str)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The input's counts, window and malformed spans; and how many messaging spans carry no
+/// numbering.
+fn stats(
+    engine: &mut dyn Engine,
+    params: &sql::Params,
+    source: &Source,
+) -> Result<(InputStats, u64), ClickHouseError> {
+    let batches = engine.query(&sql::stats(), params)?;
+    let count = |name: &str| -> Result<u64, ClickHouseError> {
+        Ok(frame::ints(&batches, name)?
+            .0
+            .first()
+            .copied()
+            .flatten()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0))
+    };
+    let mut stats = InputStats::default();
+    stats.spans = count("spans")?;
+    stats.records = stats.spans;
+    stats.messaging_spans = count("messaging_spans")?;
+    let table = source.name();
+    let at = || Location {
+        file: table.clone(),
+        line: None,
+        offset: None,
+    };
+    // The listed ones as (problem, trace id, span id); the rest counted.
+    let listed = listed_malformed(&batches)?;
+    let total = count("malformed")?;
+    for (problem, trace, span) in &listed {
+        stats.malformed(Malformed::new(
+            at(),
+            format!("span {span} of trace {trace}: {problem}"),
+        ));
+    }
+    stats.malformed_total = total.max(listed.len() as u64);
+    stats.window_start = frame::ints(&batches, "window_start")?
+        .0
+        .first()
+        .copied()
+        .flatten();
+    if frame::bools(&batches, "has_end")?
+        .0
+        .first()
+        .copied()
+        .flatten()
+        == Some(true)
+    {
+        let end = window_end(&batches)?;
+        stats.window_end = Some(WindowEdge {
+            end_unix_nano: end.0,
+            name: end.1,
+            trace_id: end.2,
+            at: at(),
+        });
+    }
+    Ok((stats, count("unnumbered")?))
+}
+
+fn listed_malformed(
+    batches: &[arrow_array::RecordBatch],
+) -> Result<Vec<(String, String, String)>, ClickHouseError> {
+    use arrow_array::{Array, ListArray, StructArray};
+    let mut out = Vec::new();
+    for b in batches {
+        let Some(list) = b
+            .column_by_name("malformed_listed")
+            .and_then(|c| c.as_any().downcast_ref::<ListArray>())
+        else {
+            return Err(ClickHouseError::Schema(
+                "malformed_listed is not a list".to_owned(),
+            ));
+        };
+        for i in 0..list.len() {
+            let items = list.value(i);
+            let Some(items) = items.as_any().downcast_ref::<StructArray>() else {
+                continue;
+            };
+            let batch = arrow_array::RecordBatch::from(items.clone());
+            let fields: Vec<String> = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            let [p, t, s] = fields.as_slice() else {
+                continue;
+            };
+            let batch = [batch];
+            let (p, t, s) = (
+                frame::strings(&batch, p)?.0,
+                frame::strings(&batch, t)?.0,
+                frame::strings(&batch, s)?.0,
+            );
+            for ((p, t), s) in p.into_iter().zip(t).zip(s) {
+                out.push((
+                    p.unwrap_or_default(),
+                    t.unwrap_or_default(),
+                    s.unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// (end, span name, trace id) of the messaging span that ended last.
+fn window_end(
+    batches: &[arrow_array::RecordBatch],
+) -> Result<(i64, String, String), ClickHouseError> {
+    use arrow_array::{Array, StructArray};
+    for b in batches {
+        let Some(s) = b
+            .column_by_name("window_end")
+            .and_then(|c| c.as_any().downcast_ref::<StructArray>())
+        else {
+            break;
+        };
+        if s.is_empty() {
+            continue;
+        }
+        let batch = [arrow_array::RecordBatch::from(s.clone())];
+        let fields: Vec<String> = batch[0]
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        if let [e, n, t] = fields.as_slice() {
+            let end = frame::ints(&batch, e)?.0.first().copied().flatten();
+            let name = frame::strings(&batch, n)?.0.into_iter().next().flatten();
+            let trace = frame::strings(&batch, t)?.0.into_iter().next().flatten();
+            return Ok((
+                end.unwrap_or(0),
+                name.unwrap_or_default(),
+                trace.unwrap_or_default(),
+            ));
+        }
+    }
+    Err(ClickHouseError::Schema(
+        "window_end is not a (end, name, trace id) tuple".to_owned(),
+    ))
+}
+
+/// The exporters' telemetry reports, merged as the file readers merge them.
+fn telemetry(
+    engine: &mut dyn Engine,
+    params: &sql::Params,
+) -> Result<TelemetryHealth, ClickHouseError> {
+    let batches = engine.query(sql::telemetry(), params)?;
+    let dropped = frame::ints(&batches, "dropped")?.0;
+    let finals = frame::bools(&batches, "is_final")?.0;
+    let named = frame::bools(&batches, "named")?.0;
+    let instances = frame::strings(&batches, "instance")?.0;
+    let ends = frame::ints(&batches, "end_ns")?.0;
+    let mut health = TelemetryHealth::default();
+    for (i, d) in dropped.iter().enumerate() {
+        let Some(d) = d.and_then(|d| u64::try_from(d).ok()) else {
+            continue;
+        };
+        let instance = instances.get(i).cloned().flatten().unwrap_or_default();
+        let reporter = if named.get(i).copied().flatten() == Some(true) {
+            Reporter::Instance(&instance)
+        } else {
+            Reporter::Anonymous
+        };
+        health.merge(TelemetryHealth::report(
+            d,
+            finals.get(i).copied().flatten() == Some(true),
+            reporter,
+            ends.get(i).copied().flatten().unwrap_or(0),
+        ));
+    }
+    Ok(health)
+}
+
+/// The latency frame ([`Collected::latency`]'s columns) from [`sql::latency`]'s rows.
+fn latency(
+    batches: &[arrow_array::RecordBatch],
+    names: &mut frame::Dictionaries,
+    histograms: bool,
+) -> Result<DataFrame, ClickHouseError> {
+    let hop: Vec<Option<&str>> = frame::ints(batches, "hop")?
+        .0
+        .iter()
+        .map(|h| h.and_then(|h| LATENCY_HOPS.get(usize::try_from(h).ok()?).copied()))
+        .collect();
+    let producers = frame::strings(batches, "producer")?.0;
+    let streams: Vec<u32> = producers
+        .into_iter()
+        .zip(frame::strings(batches, "stream")?.0)
+        .map(|(p, s)| {
+            names
+                .streams
+                .code(&(p.unwrap_or_default(), s.unwrap_or_default()))
+        })
+        .collect();
+    let groups: Vec<Option<u32>> = frame::strings(batches, "grp")?
+        .0
+        .into_iter()
+        .map(|g| g.map(|g| names.groups.code(&g)))
+        .collect();
+    let f = |name: &str| -> Result<Column, ClickHouseError> {
+        Ok(Column::new(name.into(), frame::floats(batches, name)?.0))
+    };
+    let u = |name: &str| -> Result<Column, ClickHouseError> {
+        let v: Vec<Option<u64>> = frame::ints(batches, name)?
+            .0
+            .into_iter()
+            .map(|n| n.and_then(|n| u64::try_from(n).ok()))
+            .collect();
+        Ok(Column::new(name.into(), v))
+    };
+    let height = hop.len();
+    let mut columns = vec![
+        Column::new("hop".into(), hop),
+        Column::new("stream".into(), streams),
+        Column::new("group".into(), groups),
+        u("count")?,
+        f("p50_ms")?,
+        f("p90_ms")?,
+        f("p99_ms")?,
+        f("max_ms")?,
+    ];
+    if histograms {
+        for i in 0..crate::LATENCY_EDGES_MS.len() {
+            columns.push(u(&crate::findings::at_least_column(i))?);
+        }
+        columns.push(u(crate::findings::NEGATIVE_COLUMN)?);
+    }
+    DataFrame::new(height, columns).map_err(|e| ClickHouseError::Schema(e.to_string()))
+}

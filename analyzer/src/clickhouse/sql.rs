@@ -1,0 +1,295 @@
+//! The queries, and the parameters every one of them takes. The SQL lives in `.sql` files
+//! beside this one (spans.sql classifies spans as the file readers do, verdicts.sql states
+//! SPEC §4's verdicts as the polars plans do); every name in it (attribute keys, stages,
+//! outcomes, finding kinds) and every value a user gives is a query parameter
+//! (`{name:Type}`), so the text is constant and nothing is ever spliced into it.
+
+use mqtrace_vocab::finding::{Kind, Where};
+use mqtrace_vocab::{Stage, attr, keys, limits};
+
+use crate::findings::{LATENCY_EDGES_MS, MAX_EXPANDED_GAP};
+
+const SPANS: &str = include_str!("spans.sql");
+const VERDICTS: &str = include_str!("verdicts.sql");
+
+/// The table and the scan's bounds.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    /// Database.
+    pub database: String,
+    /// Table (the Collector's `otel_traces` schema).
+    pub table: String,
+    /// Spans that start at or after this instant, ns since the epoch.
+    pub since: Option<i64>,
+    /// Spans that start at or before this instant, ns since the epoch.
+    pub until: Option<i64>,
+    /// `--stream`: only these streams (all when empty).
+    pub streams: Vec<String>,
+}
+
+/// A query's parameters, as (name, value as text): how both ClickHouse's HTTP interface
+/// (`param_NAME`) and a session's `SET param_NAME` take them.
+pub type Params = Vec<(&'static str, String)>;
+
+/// The parameters every query takes: the scope, and the vocabulary.
+pub fn params(scope: &Scope) -> Params {
+    let mut p: Params = vec![
+        ("db", scope.database.clone()),
+        ("table", scope.table.clone()),
+        ("since", scope.since.unwrap_or(i64::MIN).to_string()),
+        ("until", scope.until.unwrap_or(i64::MAX).to_string()),
+        ("streams", array_literal(&scope.streams)),
+        ("messaging_prefix", attr::MESSAGING_PREFIX.to_owned()),
+        ("max_seq", keys::MAX_SEQ.to_string()),
+        ("max_gap", MAX_EXPANDED_GAP.to_string()),
+        ("max_ledger_seqs", limits::MAX_LEDGER_SEQS.to_string()),
+    ];
+    let names: [(&'static str, &str); 34] = [
+        ("a_stage", attr::STAGE),
+        ("a_producer", attr::PRODUCER_ID),
+        ("a_stream", attr::STREAM),
+        ("a_seq", attr::SEQ),
+        ("a_attempt", attr::ATTEMPT),
+        ("a_outcome", attr::OUTCOME),
+        ("a_position", attr::BROKER_POSITION),
+        ("a_ledger_position", attr::LEDGER_POSITION),
+        ("a_group", attr::MESSAGING_CONSUMER_GROUP_NAME),
+        ("a_partition", attr::MESSAGING_DESTINATION_PARTITION_ID),
+        ("a_delivery_count", attr::DELIVERY_COUNT),
+        ("a_message_id", attr::MESSAGING_MESSAGE_ID),
+        ("a_ledger_of", attr::LEDGER_OF),
+        ("a_seqs", attr::SEQS),
+        ("a_ledger_count", attr::LEDGER_COUNT),
+        ("a_tel_dropped", attr::TELEMETRY_DROPPED),
+        ("a_tel_final", attr::TELEMETRY_FINAL),
+        ("a_tel_instance", attr::TELEMETRY_INSTANCE),
+        ("s_produce", Stage::Produce.as_str()),
+        ("s_store_ack", Stage::StoreAck.as_str()),
+        ("s_deliver", Stage::Deliver.as_str()),
+        ("s_consume_ack", Stage::ConsumeAck.as_str()),
+        ("s_ledger", attr::LEDGER),
+        ("o_ok", mqtrace_vocab::StoreOutcome::Ok.as_str()),
+        ("o_ack", mqtrace_vocab::SettleOutcome::Ack.as_str()),
+        (
+            "o_skip",
+            mqtrace_vocab::SettleOutcome::SkipDuplicate.as_str(),
+        ),
+        ("k_lost", Kind::Lost.as_str()),
+        ("k_duplicate", Kind::Duplicate.as_str()),
+        ("k_unobserved", Kind::Unobserved.as_str()),
+        ("k_telemetry_gap", Kind::TelemetryGap.as_str()),
+        ("k_redelivered", Kind::Redelivered.as_str()),
+        ("k_in_flight", Kind::InFlight.as_str()),
+        ("w_produce", Where::Produce.as_str()),
+        ("w_store", Where::Store.as_str()),
+    ];
+    p.extend(names.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    p.push(("w_consume", Where::Consume.as_str().to_owned()));
+    p
+}
+
+/// `['a', 'b']`: an `Array(String)` parameter's value, each element quoted and escaped.
+fn array_literal(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+/// A parameter's value as ClickHouse reads it: in its text "escaped" form, backslashes, tabs
+/// and line breaks escaped with a backslash. (`streams` is an array, written in that form
+/// already by [`array_literal`].)
+pub fn param_text(name: &str, value: &str) -> String {
+    if name == "streams" {
+        return value.to_owned();
+    }
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `'text'` with `\` and `'` escaped: a string inside a parameter's value (an array's
+/// element) or a `SET param_…` statement's value.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\0' => out.push_str("\\0"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// What the input holds: counts, the window, the malformed spans (the first
+/// [`MALFORMED_LISTED`] listed), the messaging spans left to the conventions.
+pub fn stats() -> String {
+    format!(
+        "WITH {SPANS}
+SELECT
+    count() AS spans,
+    countIf(messaging) AS messaging_spans,
+    countIf(problem != '') AS malformed,
+    groupArrayIf({MALFORMED_LISTED})(tuple(problem, trace_id, span_id), problem != '') AS malformed_listed,
+    minIfOrNull(start_ns, messaging AND problem = '') AS window_start,
+    countIf(messaging AND problem = '') > 0 AS has_end,
+    argMaxIf(tuple(end_ns, span_name, trace_id), end_ns, messaging AND problem = '') AS window_end,
+    countIf(messaging AND problem = '' AND NOT numbered AND NOT is_ledger) AS unnumbered
+FROM spans"
+    )
+}
+
+/// Malformed spans listed by name in the report (all are counted).
+pub const MALFORMED_LISTED: usize = 100;
+
+/// The exporters' telemetry reports (a few per process), read as the file readers read them.
+pub fn telemetry() -> &'static str {
+    "SELECT
+    toUInt64OrNull(SpanAttributes[{a_tel_dropped:String}]) AS dropped,
+    SpanAttributes[{a_tel_final:String}] = 'true' AS is_final,
+    mapContains(SpanAttributes, {a_tel_instance:String}) AS named,
+    SpanAttributes[{a_tel_instance:String}] AS instance,
+    toUnixTimestamp64Nano(Timestamp) + toInt64(Duration) AS end_ns
+FROM {db:Identifier}.{table:Identifier}
+WHERE mapContains(SpanAttributes, {a_tel_dropped:String})
+  AND Timestamp >= fromUnixTimestamp64Nano({since:Int64})
+  AND Timestamp <= fromUnixTimestamp64Nano({until:Int64})
+  AND dropped IS NOT NULL"
+}
+
+/// Messages seen per stream (every stream with a numbered span).
+pub fn streams() -> String {
+    format!(
+        "WITH {SPANS},\n{VERDICTS}
+SELECT producer, stream, count() AS messages FROM messages GROUP BY producer, stream"
+    )
+}
+
+/// Every finding, with the fields its evidence is built from and its message's details; the
+/// window's end less `--grace` is the parameter `cutoff`.
+pub fn findings() -> String {
+    format!(
+        "WITH {SPANS},\n{VERDICTS}
+SELECT f.*, d.partition AS partition, d.message_id AS message_id, ifNull(d.ledger, false) AS ledger,
+       d.trace_ids AS trace_ids, d.positions AS positions
+FROM findings AS f
+LEFT JOIN details AS d ON d.producer = f.producer AND d.stream = f.stream AND d.seq = f.seq
+SETTINGS join_use_nulls = 1"
+    )
+}
+
+/// Per-hop latency percentiles, as [`crate::findings`]'s `latency` computes them (nearest
+/// rank: the element at round((n − 1)·q) of the sorted gaps), with the histogram's counts
+/// when `histograms`. (polars turns ns into ms sometimes by dividing, sometimes by multiplying
+/// with the reciprocal: the two can differ in the last bit.)
+pub fn latency(histograms: bool) -> String {
+    let mut buckets = String::new();
+    if histograms {
+        for (i, edge) in LATENCY_EDGES_MS.iter().enumerate() {
+            buckets.push_str(&format!(", countIf(ms >= {edge:?}) AS at_least_{i}"));
+        }
+        buckets.push_str(", countIf(ms < 0) AS negative");
+    }
+    let stats = format!(
+        "count() AS count,
+        arrayElement(arraySort(groupArray(ms)) AS sorted, toUInt64(floor((count - 1) * 0.5 + 0.5)) + 1) AS p50_ms,
+        arrayElement(sorted, toUInt64(floor((count - 1) * 0.9 + 0.5)) + 1) AS p90_ms,
+        arrayElement(sorted, toUInt64(floor((count - 1) * 0.99 + 0.5)) + 1) AS p99_ms,
+        max(ms) AS max_ms{buckets}"
+    );
+    format!(
+        "WITH {SPANS},\n{VERDICTS},
+times AS (
+    SELECT producer, stream, seq,
+           minIfOrNull(start_ns, stage = 0 AND NOT ledger) AS produced,
+           minIfOrNull(end_ns, stage = 1 AND outcome = 0 AND NOT ledger) AS stored
+    FROM rows GROUP BY producer, stream, seq
+),
+group_times AS (
+    SELECT producer, stream, seq, assumeNotNull(grp) AS grp,
+           minIfOrNull(start_ns, stage = 2 AND NOT ledger) AS delivered,
+           minIfOrNull(end_ns, stage = 3 AND NOT ledger) AS settled
+    FROM rows WHERE grp IS NOT NULL GROUP BY producer, stream, seq, grp
+),
+hops AS (
+    SELECT 0 AS hop, producer, stream, CAST(NULL, 'Nullable(String)') AS grp, (stored - produced) / 1e6 AS ms
+    FROM times WHERE produced IS NOT NULL AND stored IS NOT NULL
+    UNION ALL
+    SELECT 1, g.producer, g.stream, CAST(g.grp, 'Nullable(String)'), (g.delivered - t.stored) / 1e6
+    FROM group_times AS g INNER JOIN times AS t ON t.producer = g.producer AND t.stream = g.stream AND t.seq = g.seq
+    WHERE t.stored IS NOT NULL AND g.delivered IS NOT NULL
+    UNION ALL
+    SELECT 2, producer, stream, CAST(grp, 'Nullable(String)'), (settled - delivered) / 1e6
+    FROM group_times WHERE delivered IS NOT NULL AND settled IS NOT NULL
+)
+SELECT hop, producer, stream, grp, {stats}
+FROM hops GROUP BY hop, producer, stream, grp"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `{name:Type}` in every query has a value, and no value is unused.
+    #[test]
+    fn every_parameter_is_given() {
+        let scope = Scope {
+            database: "otel".into(),
+            table: "otel_traces".into(),
+            since: None,
+            until: None,
+            streams: vec![],
+        };
+        let mut given: Vec<&str> = params(&scope).iter().map(|(k, _)| *k).collect();
+        given.push("cutoff");
+        let mut used = std::collections::BTreeSet::new();
+        for sql in [
+            stats(),
+            telemetry().to_owned(),
+            streams(),
+            findings(),
+            latency(true),
+        ] {
+            let mut rest = sql.as_str();
+            while let Some(at) = rest.find('{') {
+                rest = &rest[at + 1..];
+                let Some(end) = rest.find('}') else { break };
+                if let Some((name, _)) = rest[..end].split_once(':') {
+                    assert!(given.contains(&name), "{name} has no value");
+                    used.insert(name.to_owned());
+                }
+                rest = &rest[end..];
+            }
+        }
+        for name in given {
+            assert!(used.contains(name), "{name} is given but never used");
+        }
+    }
+
+    #[test]
+    fn parameter_values_are_escaped_text() {
+        assert_eq!(param_text("db", "a\\b\tc"), "a\\\\b\\tc");
+        assert_eq!(param_text("streams", "['a\\'b']"), "['a\\'b']");
+    }
+
+    #[test]
+    fn values_are_quoted_whole() {
+        assert_eq!(quote(r"it's a \ path"), r"'it\'s a \\ path'");
+        assert_eq!(array_literal(&["a".into(), "b'c".into()]), r"['a', 'b\'c']");
+    }
+}
