@@ -13,7 +13,8 @@
 mod chdb;
 mod frame;
 mod http;
-mod sql;
+#[doc(hidden)]
+pub mod sql;
 
 pub use chdb::{Chdb, LIBCHDB_VAR, LIBCHDB_VERSION};
 pub use http::Http;
