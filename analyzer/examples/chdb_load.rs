@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mqtrace_analyzer::clickhouse::{Chdb, Engine, LIBCHDB_VAR, Scope, sql};
+use mqtrace_analyzer::clickhouse::{Chdb, Engine, LIBCHDB_VAR, Layout, Scope, sql};
 
 const DDL: &str = include_str!("../tests/data/otel_traces.sql");
 
@@ -51,6 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         since: None,
         until: None,
         streams: Vec::new(),
+        layout: Layout::Table,
     };
     let mut params = sql::params(&scope);
     let end = ch.query(
@@ -71,10 +72,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ch.execute("SET engine_file_truncate_on_insert = 1")?;
     ch.execute("SET output_format_arrow_string_as_string = 1")?;
     for (name, query) in [
-        ("stats", sql::stats()),
-        ("streams", sql::streams()),
-        ("findings", sql::findings()),
-        ("latency", sql::latency(false)),
+        ("stats", sql::stats(&Layout::Table)),
+        ("streams", sql::streams(&Layout::Table)),
+        ("findings", sql::findings(&Layout::Table)),
+        ("latency", sql::latency(&Layout::Table, false)),
     ] {
         let mut sizes = Vec::new();
         for format in ["ArrowStream", "RowBinary", "JSONEachRow"] {

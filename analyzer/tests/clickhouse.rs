@@ -12,11 +12,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mqtrace_analyzer::clickhouse::{self, Chdb, Source};
+use mqtrace_analyzer::clickhouse::{self, Chdb, Layout, Source};
 use mqtrace_analyzer::{Options, Report, analyze, input};
 use mqtrace_tracegen::{Host, Msg, Traces};
 
 mod server;
+
+/// Two shards in one process: `remote()` runs a query on each local address as on a shard.
+const TWO_SHARDS: &str = "127.0.0.1,localhost";
+
+/// The cases also analysed on two shards.
+const SHARDED: [&str; 4] = ["every_kind", "ledgers", "partitions", "killed_and_malformed"];
 
 /// libchdb.so: `MQTRACE_LIBCHDB`, else where scripts/libchdb puts it.
 fn libchdb() -> PathBuf {
@@ -266,9 +272,37 @@ fn clickhouse_gives_the_files_report_on_every_generated_case() {
             dir: db.clone(),
             database: "otel".into(),
             table: table.into(),
+            layout: Layout::Table,
         };
         let from_clickhouse =
             clickhouse::analyze_with(&mut ch, &source, &options).expect("ClickHouse analysed");
+        // The same spans on two shards, through ClickHouse's own distributed execution
+        // (`remote()` over two local replicas, each seeing its half through shardNum()): split
+        // by (producer, stream) as `mqtrace clickhouse ddl` shards them, and at random by
+        // span, where only the two-level merge can put a message back together.
+        let mut sharded = Vec::new();
+        if SHARDED.contains(&table) {
+            for (split, by) in [
+                ("colocated", "SpanAttributes['mqtrace.producer.id'], SpanAttributes['mqtrace.stream']"),
+                ("random", "TraceId, SpanId"),
+            ] {
+                let view = format!("{table}_{split}");
+                ch.execute(&format!(
+                    "CREATE VIEW otel.{view} AS SELECT * FROM otel.{table} \
+                     WHERE cityHash64({by}) % 2 + 1 = shardNum()"
+                ))
+                .expect("shard view");
+                let source = Source::Chdb {
+                    dir: db.clone(),
+                    database: "otel".into(),
+                    table: view.clone(),
+                    layout: Layout::Remote(TWO_SHARDS.into()),
+                };
+                let report = clickhouse::analyze_with(&mut ch, &source, &options)
+                    .unwrap_or_else(|e| panic!("{view}: {e}"));
+                sharded.push((view, report));
+            }
+        }
 
         assert!(
             !from_files.findings.is_empty(),
@@ -281,6 +315,9 @@ fn clickhouse_gives_the_files_report_on_every_generated_case() {
             &expected,
             &comparable(&from_clickhouse),
         );
+        for (view, report) in &sharded {
+            assert_same(&format!("{view} (two shards)"), &expected, &comparable(report));
+        }
         compared.push((table, options, expected));
     }
 
@@ -298,6 +335,7 @@ fn clickhouse_gives_the_files_report_on_every_generated_case() {
         table: table.into(),
         user: Some(server::USER.into()),
         password: Some(password.into()),
+        layout: Layout::Table,
     };
     for (table, options, expected) in &compared {
         let report = clickhouse::analyze(&http(table, server::PASSWORD), options)

@@ -18,7 +18,7 @@ pub mod sql;
 
 pub use chdb::{Chdb, LIBCHDB_VAR, LIBCHDB_VERSION};
 pub use http::Http;
-pub use sql::Scope;
+pub use sql::{Layout, Scope};
 
 use arrow_array::RecordBatch;
 
@@ -72,6 +72,8 @@ pub enum Source {
         database: String,
         /// Table (default `otel_traces`).
         table: String,
+        /// One table, or its shards (`shards=ADDRESS,ADDRESS`, as `remote()` takes them).
+        layout: Layout,
     },
     /// A ClickHouse server's HTTP interface.
     Http {
@@ -87,6 +89,8 @@ pub enum Source {
         user: Option<String>,
         /// Password (from the address, else `CLICKHOUSE_PASSWORD`).
         password: Option<String>,
+        /// One table, or the table on every shard of a cluster (`cluster=NAME`).
+        layout: Layout,
     },
 }
 
@@ -127,15 +131,12 @@ impl Source {
             db => percent_decode(db),
         };
         let mut table = DEFAULT_TABLE.to_owned();
+        let mut layout = Layout::Table;
         for (k, v) in url.query_pairs() {
             match (k.as_ref(), v.as_ref()) {
                 ("table", v) if !v.is_empty() => table = v.to_owned(),
-                ("cluster", _) => {
-                    return Err(bad(
-                        "cluster= (a Distributed analysis) is not supported yet: name the \
-                         Distributed table itself with table=",
-                    ));
-                }
+                ("cluster", v) if !v.is_empty() => layout = Layout::Cluster(v.to_owned()),
+                ("shards", v) if !v.is_empty() => layout = Layout::Remote(v.to_owned()),
                 (k, _) => return Err(bad(&format!("unknown option {k:?}"))),
             }
         }
@@ -153,6 +154,7 @@ impl Source {
             table,
             user,
             password,
+            layout,
         })
     }
 
@@ -164,13 +166,16 @@ impl Source {
             ));
         }
         let (mut database, mut table) = (DEFAULT_DATABASE.to_owned(), DEFAULT_TABLE.to_owned());
+        let mut layout = Layout::Table;
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
                 Some(("database", v)) if !v.is_empty() => database = v.to_owned(),
                 Some(("table", v)) if !v.is_empty() => table = v.to_owned(),
+                Some(("shards", v)) if !v.is_empty() => layout = Layout::Remote(v.to_owned()),
                 _ => {
                     return Err(ClickHouseError::Source(format!(
-                        "chdb:{rest}: unknown option {pair:?}; chdb: takes ?database=DB&table=TABLE"
+                        "chdb:{rest}: unknown option {pair:?}; chdb: takes \
+                         ?database=DB&table=TABLE[&shards=ADDRESS,ADDRESS]"
                     )));
                 }
             }
@@ -179,17 +184,25 @@ impl Source {
             dir: PathBuf::from(dir),
             database,
             table,
+            layout,
         })
     }
 
     fn scope(&self, options: &Options) -> Scope {
         let (Source::Chdb {
-            database, table, ..
+            database,
+            table,
+            layout,
+            ..
         }
         | Source::Http {
-            database, table, ..
+            database,
+            table,
+            layout,
+            ..
         }) = self;
         Scope {
+            layout: layout.clone(),
             database: database.clone(),
             table: table.clone(),
             since: options.since,
@@ -205,6 +218,7 @@ impl Source {
                 dir,
                 database,
                 table,
+                ..
             } => format!("chdb:{}?database={database}&table={table}", dir.display()),
             Source::Http {
                 host,
@@ -289,8 +303,8 @@ pub fn analyze_with(
     let mut params = sql::params(&scope);
     check_table(engine, source, &scope)?;
 
-    let (mut stats, unnumbered) = stats(engine, &params, source)?;
-    stats.telemetry = telemetry(engine, &params)?;
+    let (mut stats, unnumbered) = stats(engine, &params, source, &scope.layout)?;
+    stats.telemetry = telemetry(engine, &params, &scope.layout)?;
     let window = Window::new(&stats, options.until);
     let grace = i64::try_from(options.grace.as_nanos()).unwrap_or(i64::MAX);
     params.push((
@@ -299,7 +313,7 @@ pub fn analyze_with(
     ));
 
     let mut names = frame::Dictionaries::default();
-    let batches = engine.query(&sql::streams(), &params)?;
+    let batches = engine.query(&sql::streams(&scope.layout), &params)?;
     let producers = frame::strings(&batches, "producer")?.0;
     let streams = frame::strings(&batches, "stream")?.0;
     let mut seen: Vec<(String, String)> = producers
@@ -318,9 +332,9 @@ pub fn analyze_with(
         .map(|&n| u64::try_from(n).unwrap_or(0))
         .sum();
 
-    let findings = frame::findings(&engine.query(&sql::findings(), &params)?, &mut names)?;
+    let findings = frame::findings(&engine.query(&sql::findings(&scope.layout), &params)?, &mut names)?;
     let latency = latency(
-        &engine.query(&sql::latency(options.histograms), &params)?,
+        &engine.query(&sql::latency(&scope.layout, options.histograms), &params)?,
         &mut names,
         options.histograms,
     )?;
@@ -425,8 +439,9 @@ fn stats(
     engine: &mut dyn Engine,
     params: &sql::Params,
     source: &Source,
+    layout: &Layout,
 ) -> Result<(InputStats, u64), ClickHouseError> {
-    let batches = engine.query(&sql::stats(), params)?;
+    let batches = engine.query(&sql::stats(layout), params)?;
     let count = |name: &str| -> Result<u64, ClickHouseError> {
         Ok(frame::ints(&batches, name)?
             .0
@@ -568,8 +583,9 @@ fn window_end(
 fn telemetry(
     engine: &mut dyn Engine,
     params: &sql::Params,
+    layout: &Layout,
 ) -> Result<TelemetryHealth, ClickHouseError> {
-    let batches = engine.query(sql::telemetry(), params)?;
+    let batches = engine.query(&sql::telemetry(layout), params)?;
     let dropped = frame::ints(&batches, "dropped")?.0;
     let finals = frame::bools(&batches, "is_final")?.0;
     let named = frame::bools(&batches, "named")?.0;

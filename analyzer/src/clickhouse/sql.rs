@@ -1,8 +1,10 @@
 //! The queries, and the parameters every one of them takes. The SQL lives in `.sql` files
-//! beside this one (spans.sql classifies spans as the file readers do, verdicts.sql states
-//! SPEC §4's verdicts as the polars plans do); every name in it (attribute keys, stages,
-//! outcomes, finding kinds) and every value a user gives is a query parameter
-//! (`{name:Type}`), so the text is constant and nothing is ever spliced into it.
+//! beside this one: spans.sql classifies spans as the file readers do, rows.sql turns them
+//! into stage events, shard_*.sql aggregate those per shard into partial states, and
+//! verdicts.sql merges the states and states SPEC §4's verdicts as the polars plans do. Every
+//! name in it (attribute keys, stages, outcomes, finding kinds) and every value a user gives
+//! is a query parameter (`{name:Type}`): the text depends only on the [`Layout`], and nothing
+//! a user gives is ever spliced into it.
 
 use mqtrace_vocab::finding::{Kind, Where};
 use mqtrace_vocab::{Stage, attr, keys, limits};
@@ -10,7 +12,50 @@ use mqtrace_vocab::{Stage, attr, keys, limits};
 use crate::findings::{LATENCY_EDGES_MS, MAX_EXPANDED_GAP};
 
 const SPANS: &str = include_str!("spans.sql");
+const ROWS: &str = include_str!("rows.sql");
+const SHARD_STATS: &str = include_str!("shard_stats.sql");
+const SHARD_MESSAGES: &str = include_str!("shard_messages.sql");
+const SHARD_PAIRS: &str = include_str!("shard_pairs.sql");
+const SHARD_MARKS: &str = include_str!("shard_marks.sql");
 const VERDICTS: &str = include_str!("verdicts.sql");
+
+/// The earliest instant a `DateTime64(9)` holds (1900-01-01): the scan's start when `--since`
+/// is not given (an earlier bound overflows ClickHouse's conversion on remote shards).
+const EARLIEST_NS: i64 = -2_208_988_800_000_000_000;
+
+/// Where the table's rows are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One table on the server queried.
+    Table,
+    /// The table on every shard of a cluster (`cluster=NAME`): each shard aggregates its rows
+    /// into partial states, the server queried merges them.
+    Cluster(String),
+    /// The table on every shard of a `remote()` address list (`127.0.0.1,localhost`: two
+    /// shards in one process, for tests), aggregated as on a cluster.
+    Remote(String),
+}
+
+impl Layout {
+    /// `sql` run on every shard: a subquery on one server, a `view` on every shard of a
+    /// cluster.
+    fn per_shard(&self, sql: &str) -> String {
+        match self {
+            Layout::Table => format!("({sql})"),
+            Layout::Cluster(_) => format!("cluster({{cluster:String}}, view({sql}))"),
+            Layout::Remote(_) => format!("remote({{shards:String}}, view({sql}))"),
+        }
+    }
+
+    /// The table's rows, wherever they are.
+    fn table(&self) -> &'static str {
+        match self {
+            Layout::Table => "{db:Identifier}.{table:Identifier}",
+            Layout::Cluster(_) => "cluster({cluster:String}, {db:Identifier}, {table:Identifier})",
+            Layout::Remote(_) => "remote({shards:String}, {db:Identifier}, {table:Identifier})",
+        }
+    }
+}
 
 /// The table and the scan's bounds.
 #[derive(Clone, Debug)]
@@ -25,6 +70,8 @@ pub struct Scope {
     pub until: Option<i64>,
     /// `--stream`: only these streams (all when empty).
     pub streams: Vec<String>,
+    /// Where the table's rows are.
+    pub layout: Layout,
 }
 
 /// A query's parameters, as (name, value as text): how both ClickHouse's HTTP interface
@@ -36,7 +83,7 @@ pub fn params(scope: &Scope) -> Params {
     let mut p: Params = vec![
         ("db", scope.database.clone()),
         ("table", scope.table.clone()),
-        ("since", scope.since.unwrap_or(i64::MIN).to_string()),
+        ("since", scope.since.unwrap_or(EARLIEST_NS).max(EARLIEST_NS).to_string()),
         ("until", scope.until.unwrap_or(i64::MAX).to_string()),
         ("streams", array_literal(&scope.streams)),
         ("messaging_prefix", attr::MESSAGING_PREFIX.to_owned()),
@@ -44,6 +91,11 @@ pub fn params(scope: &Scope) -> Params {
         ("max_gap", MAX_EXPANDED_GAP.to_string()),
         ("max_ledger_seqs", limits::MAX_LEDGER_SEQS.to_string()),
     ];
+    match &scope.layout {
+        Layout::Table => {}
+        Layout::Cluster(name) => p.push(("cluster", name.clone())),
+        Layout::Remote(addresses) => p.push(("shards", addresses.clone())),
+    }
     let names: [(&'static str, &str); 34] = [
         ("a_stage", attr::STAGE),
         ("a_producer", attr::PRODUCER_ID),
@@ -137,58 +189,72 @@ pub fn quote(s: &str) -> String {
 
 /// What the input holds: counts, the window, the malformed spans (the first
 /// [`MALFORMED_LISTED`] listed), the messaging spans left to the conventions.
-pub fn stats() -> String {
+pub fn stats(layout: &Layout) -> String {
+    let shard = layout.per_shard(&format!("WITH {SPANS}\n{SHARD_STATS}"));
     format!(
-        "WITH {SPANS}
-SELECT
-    count() AS spans,
-    countIf(messaging) AS messaging_spans,
-    countIf(problem != '') AS malformed,
-    groupArrayIf({MALFORMED_LISTED})(tuple(problem, trace_id, span_id), problem != '') AS malformed_listed,
-    minIfOrNull(start_ns, messaging AND problem = '') AS window_start,
-    countIf(messaging AND problem = '') > 0 AS has_end,
-    argMaxIf(tuple(end_ns, span_name, trace_id), end_ns, messaging AND problem = '') AS window_end,
-    countIf(messaging AND problem = '' AND NOT numbered AND NOT is_ledger) AS unnumbered
-FROM spans"
+        "SELECT
+    countMerge(s_spans) AS spans,
+    countIfMerge(s_messaging) AS messaging_spans,
+    countIfMerge(s_malformed) AS malformed,
+    groupArrayIfMerge({MALFORMED_LISTED})(s_malformed_listed) AS malformed_listed,
+    minIfMerge(s_window_start) AS window_start,
+    countIfMerge(s_has_end) > 0 AS has_end,
+    argMaxIfMerge(s_window_end) AS window_end,
+    countIfMerge(s_unnumbered) AS unnumbered
+FROM {shard}"
     )
 }
 
-/// Malformed spans listed by name in the report (all are counted).
+/// Malformed spans listed by name in the report (all are counted); shard_stats.sql keeps as
+/// many per shard.
 pub const MALFORMED_LISTED: usize = 100;
 
 /// The exporters' telemetry reports (a few per process), read as the file readers read them.
-pub fn telemetry() -> &'static str {
+pub fn telemetry(layout: &Layout) -> String {
     "SELECT
     toUInt64OrNull(SpanAttributes[{a_tel_dropped:String}]) AS dropped,
     SpanAttributes[{a_tel_final:String}] = 'true' AS is_final,
     mapContains(SpanAttributes, {a_tel_instance:String}) AS named,
     SpanAttributes[{a_tel_instance:String}] AS instance,
     toUnixTimestamp64Nano(Timestamp) + toInt64(Duration) AS end_ns
-FROM {db:Identifier}.{table:Identifier}
+FROM @table@
 WHERE mapContains(SpanAttributes, {a_tel_dropped:String})
   AND Timestamp >= fromUnixTimestamp64Nano({since:Int64})
   AND Timestamp <= fromUnixTimestamp64Nano({until:Int64})
   AND dropped IS NOT NULL"
+        .replace("@table@", layout.table())
+}
+
+/// The WITH clause of every query that reads verdicts: the per-shard aggregations put in.
+fn verdicts(layout: &Layout) -> String {
+    let shard = |sql: &str| layout.per_shard(&format!("WITH {SPANS},\n{ROWS}\n{sql}"));
+    let text = VERDICTS
+        .replace("@messages@", &shard(SHARD_MESSAGES))
+        .replace("@pairs@", &shard(SHARD_PAIRS))
+        .replace("@marks@", &shard(SHARD_MARKS));
+    format!("WITH {text}")
 }
 
 /// Messages seen per stream (every stream with a numbered span).
-pub fn streams() -> String {
+pub fn streams(layout: &Layout) -> String {
     format!(
-        "WITH {SPANS},\n{VERDICTS}
-SELECT producer, stream, count() AS messages FROM messages GROUP BY producer, stream"
+        "{}
+SELECT producer, stream, count() AS messages FROM messages GROUP BY producer, stream",
+        verdicts(layout)
     )
 }
 
 /// Every finding, with the fields its evidence is built from and its message's details; the
 /// window's end less `--grace` is the parameter `cutoff`.
-pub fn findings() -> String {
+pub fn findings(layout: &Layout) -> String {
     format!(
-        "WITH {SPANS},\n{VERDICTS}
+        "{}
 SELECT f.*, d.partition AS partition, d.message_id AS message_id, ifNull(d.ledger, false) AS ledger,
        d.trace_ids AS trace_ids, d.positions AS positions
 FROM findings AS f
 LEFT JOIN details AS d ON d.producer = f.producer AND d.stream = f.stream AND d.seq = f.seq
-SETTINGS join_use_nulls = 1"
+SETTINGS join_use_nulls = 1",
+        verdicts(layout)
     )
 }
 
@@ -196,7 +262,7 @@ SETTINGS join_use_nulls = 1"
 /// rank: the element at round((n − 1)·q) of the sorted gaps), with the histogram's counts
 /// when `histograms`. (polars turns ns into ms sometimes by dividing, sometimes by multiplying
 /// with the reciprocal: the two can differ in the last bit.)
-pub fn latency(histograms: bool) -> String {
+pub fn latency(layout: &Layout, histograms: bool) -> String {
     let mut buckets = String::new();
     if histograms {
         for (i, edge) in LATENCY_EDGES_MS.iter().enumerate() {
@@ -212,32 +278,21 @@ pub fn latency(histograms: bool) -> String {
         max(ms) AS max_ms{buckets}"
     );
     format!(
-        "WITH {SPANS},\n{VERDICTS},
-times AS (
-    SELECT producer, stream, seq,
-           minIfOrNull(start_ns, stage = 0 AND NOT ledger) AS produced,
-           minIfOrNull(end_ns, stage = 1 AND outcome = 0 AND NOT ledger) AS stored
-    FROM rows GROUP BY producer, stream, seq
-),
-group_times AS (
-    SELECT producer, stream, seq, assumeNotNull(grp) AS grp,
-           minIfOrNull(start_ns, stage = 2 AND NOT ledger) AS delivered,
-           minIfOrNull(end_ns, stage = 3 AND NOT ledger) AS settled
-    FROM rows WHERE grp IS NOT NULL GROUP BY producer, stream, seq, grp
-),
+        "{},
 hops AS (
     SELECT 0 AS hop, producer, stream, CAST(NULL, 'Nullable(String)') AS grp, (stored - produced) / 1e6 AS ms
-    FROM times WHERE produced IS NOT NULL AND stored IS NOT NULL
+    FROM messages WHERE produced IS NOT NULL AND stored IS NOT NULL
     UNION ALL
-    SELECT 1, g.producer, g.stream, CAST(g.grp, 'Nullable(String)'), (g.delivered - t.stored) / 1e6
-    FROM group_times AS g INNER JOIN times AS t ON t.producer = g.producer AND t.stream = g.stream AND t.seq = g.seq
-    WHERE t.stored IS NOT NULL AND g.delivered IS NOT NULL
+    SELECT 1, g.producer, g.stream, CAST(g.grp, 'Nullable(String)'), (g.delivered_ns - m.stored) / 1e6
+    FROM activity AS g INNER JOIN messages AS m ON m.producer = g.producer AND m.stream = g.stream AND m.seq = g.seq
+    WHERE m.stored IS NOT NULL AND g.delivered_ns IS NOT NULL
     UNION ALL
-    SELECT 2, producer, stream, CAST(grp, 'Nullable(String)'), (settled - delivered) / 1e6
-    FROM group_times WHERE delivered IS NOT NULL AND settled IS NOT NULL
+    SELECT 2, producer, stream, CAST(grp, 'Nullable(String)'), (settled_ns - delivered_ns) / 1e6
+    FROM activity WHERE delivered_ns IS NOT NULL AND settled_ns IS NOT NULL
 )
 SELECT hop, producer, stream, grp, {stats}
-FROM hops GROUP BY hop, producer, stream, grp"
+FROM hops GROUP BY hop, producer, stream, grp",
+        verdicts(layout)
     )
 }
 
@@ -248,23 +303,35 @@ mod tests {
     /// Every `{name:Type}` in every query has a value, and no value is unused.
     #[test]
     fn every_parameter_is_given() {
+        for layout in [
+            Layout::Table,
+            Layout::Cluster("c".into()),
+            Layout::Remote("127.0.0.1".into()),
+        ] {
+            parameters_match(layout);
+        }
+    }
+
+    fn parameters_match(layout: Layout) {
         let scope = Scope {
             database: "otel".into(),
             table: "otel_traces".into(),
             since: None,
             until: None,
             streams: vec![],
+            layout: layout.clone(),
         };
         let mut given: Vec<&str> = params(&scope).iter().map(|(k, _)| *k).collect();
         given.push("cutoff");
         let mut used = std::collections::BTreeSet::new();
         for sql in [
-            stats(),
-            telemetry().to_owned(),
-            streams(),
-            findings(),
-            latency(true),
+            stats(&layout),
+            telemetry(&layout),
+            streams(&layout),
+            findings(&layout),
+            latency(&layout, true),
         ] {
+            assert!(!sql.contains('@'), "a shard's part was not put in");
             let mut rest = sql.as_str();
             while let Some(at) = rest.find('{') {
                 rest = &rest[at + 1..];
@@ -279,6 +346,11 @@ mod tests {
         for name in given {
             assert!(used.contains(name), "{name} is given but never used");
         }
+    }
+
+    #[test]
+    fn shards_keep_as_many_malformed_spans_as_are_listed() {
+        assert!(SHARD_STATS.contains(&format!("groupArrayIfState({MALFORMED_LISTED})")));
     }
 
     #[test]

@@ -1,68 +1,28 @@
--- SPEC §4's verdicts over `spans` (spans.sql), stated for ClickHouse: the same steps as the
--- polars plans of analyzer/src/findings (messages.rs, gaps.rs, groups.rs), step for step, with
--- stage codes 0 produce, 1 store_ack, 2 deliver, 3 consume_ack, 200 an earlier ledger copy
--- (reader::columns::stage) and outcome codes 0 ok, 1 ack, 2 skip_duplicate, 3 any other.
+-- SPEC §4's verdicts, stated for ClickHouse: the same steps as the polars plans of
+-- analyzer/src/findings (messages.rs, gaps.rs, groups.rs), step for step. The aggregations
+-- over the rows run per shard as partial states (shard_*.sql, put in by sql.rs: a subquery
+-- on one server, `cluster(NAME, view(…))` on a cluster) and
+-- are merged here, at the initiator; the rest reads only merged rows.
 -- analyzer/tests/clickhouse.rs keeps the two engines agreeing on every finding kind.
 
--- One row per stage event: full spans, the earlier copies ledger-mode repeats name, and every
--- seq of every ledger (a store_ack ledger's seq is a produce and an ok answer).
-full_rows AS (
-    SELECT
-        producer, stream, assumeNotNull(seq_value) AS seq,
-        toUInt8(multiIf(stage_text = {s_produce:String}, 0, stage_text = {s_store_ack:String}, 1,
-                        stage_text = {s_deliver:String}, 2, 3)) AS stage,
-        if(mapContains(a, {a_outcome:String}),
-           toUInt8(multiIf(a[{a_outcome:String}] = {o_ok:String}, 0, a[{a_outcome:String}] = {o_ack:String}, 1,
-                           a[{a_outcome:String}] = {o_skip:String}, 2, 3)),
-           NULL) AS outcome,
-        if(mapContains(a, {a_position:String}), a[{a_position:String}], NULL) AS position,
-        if(mapContains(a, {a_group:String}), a[{a_group:String}], NULL) AS grp,
-        if(mapContains(a, {a_partition:String}), a[{a_partition:String}], NULL) AS partition,
-        toInt64OrNull(a[{a_delivery_count:String}]) AS delivery_count,
-        start_ns, end_ns, trace_id,
-        if(mapContains(a, {a_message_id:String}), a[{a_message_id:String}], NULL) AS message_id,
-        if(stage = 2 AND mapContains(a, {a_ledger_position:String}), a[{a_ledger_position:String}], NULL) AS earlier,
-        false AS ledger
-    FROM spans
-    WHERE numbered AND selected
-),
-rows AS (
-    SELECT producer, stream, seq, stage, outcome, position, grp, partition, delivery_count,
-           start_ns, end_ns, trace_id, message_id, ledger
-    FROM full_rows
-    UNION ALL
-    SELECT producer, stream, seq, toUInt8(200), CAST(NULL, 'Nullable(UInt8)'), earlier, grp, partition,
-           CAST(NULL, 'Nullable(Int64)'), start_ns, end_ns, trace_id, CAST(NULL, 'Nullable(String)'), false
-    FROM full_rows
-    WHERE earlier IS NOT NULL
-    UNION ALL
-    SELECT producer, stream, seq, stage,
-           CAST(multiIf(stage = 1, 0, stage = 3, 1, NULL), 'Nullable(UInt8)') AS outcome,
-           CAST(NULL, 'Nullable(String)'),
-           if(mapContains(a, {a_group:String}), a[{a_group:String}], NULL),
-           if(mapContains(a, {a_partition:String}), a[{a_partition:String}], NULL),
-           CAST(if(stage = 2, 1, NULL), 'Nullable(Int64)'),
-           start_ns, end_ns, trace_id, CAST(NULL, 'Nullable(String)'), true
-    FROM spans
-    ARRAY JOIN
-        arrayMap(x -> toInt64(x), arrayFlatten(arrayMap(r -> range(r.1, r.2 + 1), ranges))) AS seq
-    ARRAY JOIN
-        multiIf(ledger_of = {s_store_ack:String}, [toUInt8(0), toUInt8(1)],
-                ledger_of = {s_deliver:String}, [toUInt8(2)], [toUInt8(3)]) AS stage
-    WHERE is_ledger AND problem = '' AND selected
-),
 -- Stage 1 (messages.rs): one row per message.
 messages AS (
     SELECT
         producer, stream, seq,
-        countIf(stage = 0) AS m_produce,
-        countIf(stage = 1 AND outcome = 0) AS m_ok_acks,
-        countIf(stage = 1) AS m_answers,
-        countIf(stage = 2) AS m_deliveries,
-        min(partition) AS partition,
-        max(end_ns) AS last_end,
-        uniqExactIf(position, (stage = 1 AND outcome = 0 OR stage IN (2, 200)) AND position IS NOT NULL) AS m_copies
-    FROM rows
+        countIfMerge(s_produce) AS m_produce,
+        countIfMerge(s_ok_acks) AS m_ok_acks,
+        countIfMerge(s_answers) AS m_answers,
+        countIfMerge(s_deliveries) AS m_deliveries,
+        minMerge(s_partition) AS partition,
+        maxMerge(s_last_end) AS last_end,
+        uniqExactIfMerge(s_copies) AS m_copies,
+        minIfMerge(s_produced) AS produced,
+        minIfMerge(s_stored) AS stored,
+        anyIfMerge(s_message_id) AS message_id,
+        maxMerge(s_ledger) AS ledger,
+        groupUniqArrayMerge(s_trace_ids) AS trace_ids,
+        groupUniqArrayIfMerge(s_positions) AS positions
+    FROM @messages@
     GROUP BY producer, stream, seq
 ),
 message_findings AS (
@@ -102,37 +62,46 @@ unobserved AS (
            prev_seq, next_seq, CAST(width, 'Nullable(Int64)')
     FROM holes WHERE width > {max_gap:Int64}
 ),
--- groups.rs: expected groups, what each group did with each message, high-water marks.
-expected AS (
-    SELECT producer, stream, assumeNotNull(grp) AS grp, min(seq) AS first_seq
-    FROM rows WHERE stage = 2 AND grp IS NOT NULL
-    GROUP BY producer, stream, grp
-),
+-- groups.rs: what each group did with each message, the expected groups, the high-water
+-- marks.
 activity AS (
     SELECT
-        producer, stream, seq, assumeNotNull(grp) AS grp,
-        countIf(stage = 2) AS delivered,
-        countIf(stage = 3 AND outcome IN (1, 2)) AS settled_ok,
-        countIf(stage = 3 AND outcome = 1) AS acks,
-        countIf(stage = 3) AS settles,
-        maxIfOrNull(delivery_count, stage = 2) AS max_delivery_count,
-        countIf(stage IN (2, 200) AND position IS NOT NULL) AS positioned,
-        uniqExactIf(position, stage IN (2, 200) AND position IS NOT NULL) AS copies_delivered,
-        if(countIf(stage = 2 AND position IS NOT NULL) > 0,
-           argMaxIf(position, start_ns, stage = 2 AND position IS NOT NULL), NULL) AS delivered_at
-    FROM rows WHERE grp IS NOT NULL
+        producer, stream, seq, grp,
+        countIfMerge(s_delivered) AS delivered,
+        countIfMerge(s_settled_ok) AS settled_ok,
+        countIfMerge(s_acks) AS acks,
+        countIfMerge(s_settles) AS settles,
+        maxIfMerge(s_max_delivery_count) AS max_delivery_count,
+        countIfMerge(s_positioned) AS positioned,
+        uniqExactIfMerge(s_copies_delivered) AS copies_delivered,
+        argMaxIfMerge(s_delivered_at) AS delivered_at,
+        minIfMerge(s_delivered_ns) AS delivered_ns,
+        minIfMerge(s_settled_ns) AS settled_ns
+    FROM @pairs@
     GROUP BY producer, stream, seq, grp
 ),
-high_part AS (
-    SELECT producer, stream, assumeNotNull(grp) AS grp, assumeNotNull(partition) AS partition,
-           maxIfOrNull(seq, stage = 2) AS delivered_part, maxIfOrNull(seq, stage = 3) AS settled_part
-    FROM rows WHERE grp IS NOT NULL AND partition IS NOT NULL AND stage IN (2, 3)
+marks AS (
+    SELECT
+        producer, stream, grp, partition,
+        minIfMerge(s_first) AS first_delivered,
+        maxIfMerge(s_delivered_max) AS delivered_max,
+        maxIfMerge(s_settled_max) AS settled_max
+    FROM @marks@
     GROUP BY producer, stream, grp, partition
 ),
+expected AS (
+    SELECT producer, stream, grp, min(first_delivered) AS first_seq
+    FROM marks WHERE first_delivered IS NOT NULL
+    GROUP BY producer, stream, grp
+),
+high_part AS (
+    SELECT producer, stream, grp, assumeNotNull(partition) AS partition,
+           delivered_max AS delivered_part, settled_max AS settled_part
+    FROM marks WHERE partition IS NOT NULL
+),
 high_any AS (
-    SELECT producer, stream, assumeNotNull(grp) AS grp,
-           maxIfOrNull(seq, stage = 2) AS delivered_any, maxIfOrNull(seq, stage = 3) AS settled_any
-    FROM rows WHERE grp IS NOT NULL AND stage IN (2, 3)
+    SELECT producer, stream, grp, max(delivered_max) AS delivered_any, max(settled_max) AS settled_any
+    FROM marks
     GROUP BY producer, stream, grp
 ),
 pairs AS (
@@ -200,19 +169,10 @@ findings AS (
            delivered, settles, acks, passed_seq, last_end, delivered_at
     FROM pair_findings
 ),
--- The details of the messages with a finding (messages.rs `details`), looked up for those
--- only.
+-- The details of the messages with a finding (messages.rs `details`).
 details AS (
-    SELECT
-        producer, stream, seq,
-        min(partition) AS partition,
-        anyIf(message_id, message_id IS NOT NULL
-              AND message_id != concat(producer, ':', stream, ':', toString(seq))) AS message_id,
-        max(ledger) AS ledger,
-        arraySort(groupUniqArray(trace_id)) AS trace_ids,
-        arraySort(groupUniqArrayIf(assumeNotNull(position),
-            (stage = 1 AND outcome = 0 OR stage IN (2, 200)) AND position IS NOT NULL)) AS positions
-    FROM rows
+    SELECT producer, stream, seq, partition, message_id, ledger,
+           arraySort(trace_ids) AS trace_ids, arraySort(positions) AS positions
+    FROM messages
     WHERE (producer, stream, seq) IN (SELECT producer, stream, seq FROM findings)
-    GROUP BY producer, stream, seq
 )
