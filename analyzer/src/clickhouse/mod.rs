@@ -299,6 +299,12 @@ pub fn analyze_with(
     options: &Options,
 ) -> Result<Report, AnalyzeError> {
     let started = std::time::Instant::now();
+    let mut timed = Timed {
+        inner: engine,
+        log: options.timings,
+        queries: 0,
+    };
+    let engine: &mut dyn Engine = &mut timed;
     let scope = source.scope(options);
     let mut params = sql::params(&scope);
     check_table(engine, source, &scope)?;
@@ -376,6 +382,35 @@ pub fn analyze_with(
     };
     selection.report(&mut report, &names.streams.values);
     Ok(report)
+}
+
+/// An engine that says how long each query took (`--timings`).
+struct Timed<'a> {
+    inner: &'a mut dyn Engine,
+    log: bool,
+    queries: usize,
+}
+
+impl Engine for Timed<'_> {
+    fn query(
+        &mut self,
+        sql: &str,
+        params: &[(&'static str, String)],
+    ) -> Result<Vec<RecordBatch>, ClickHouseError> {
+        let started = std::time::Instant::now();
+        let out = self.inner.query(sql, params);
+        self.queries += 1;
+        if self.log {
+            let rows: usize = out.as_ref().map_or(0, |b| b.iter().map(RecordBatch::num_rows).sum());
+            eprintln!(
+                "mqtrace: ClickHouse query {} ({} bytes of SQL): {:.2} s, {rows} rows",
+                self.queries,
+                sql.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        out
+    }
 }
 
 /// The table exists and has the Collector's columns (a clear error, not a query's).
