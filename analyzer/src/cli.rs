@@ -22,6 +22,29 @@ pub enum Command {
     /// Exit status: 0 when no message was lost or duplicated and no seq is unobserved; 1 when
     /// some was; 2 on a usage or input error (or, with --strict, any malformed record).
     Analyze(AnalyzeArgs),
+    /// ClickHouse helpers (SPEC §4c).
+    #[command(subcommand)]
+    Clickhouse(ClickhouseCommand),
+}
+
+/// `mqtrace clickhouse …`
+#[derive(Debug, Subcommand)]
+pub enum ClickhouseCommand {
+    /// Print the DDL of an optional narrow table beside the Collector's table: only the spans
+    /// mqtrace reads, ordered by (producer id, stream), fed by a materialized view from the
+    /// Collector's inserts (on a cluster through a Distributed table sharded by
+    /// cityHash64(producer id, stream)). `mqtrace analyze` reads it when it exists.
+    Ddl {
+        /// The Collector's database.
+        #[arg(long, default_value = "otel")]
+        database: String,
+        /// The Collector's table.
+        #[arg(long, default_value = "otel_traces")]
+        table: String,
+        /// Create the tables on every node of this cluster and shard the narrow table.
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
+    },
 }
 
 /// Output formats.

@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use cli::{AnalyzeArgs, Cli, Command, OutputFormat};
+use cli::{AnalyzeArgs, Cli, ClickhouseCommand, Command, OutputFormat};
 use mqtrace_analyzer::report::printable;
 use mqtrace_analyzer::{Options, Report, analyze, clickhouse, input};
 use polars::prelude::*;
@@ -59,6 +59,17 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Analyze(args) => run_analyze(args),
+        Command::Clickhouse(ClickhouseCommand::Ddl {
+            database,
+            table,
+            cluster,
+        }) => {
+            print!(
+                "{}",
+                clickhouse::ddl::script(&database, &table, cluster.as_deref())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

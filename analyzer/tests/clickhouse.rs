@@ -22,7 +22,12 @@ mod server;
 const TWO_SHARDS: &str = "127.0.0.1,localhost";
 
 /// The cases also analysed on two shards.
-const SHARDED: [&str; 4] = ["every_kind", "ledgers", "partitions", "killed_and_malformed"];
+const SHARDED: [&str; 4] = [
+    "every_kind",
+    "ledgers",
+    "partitions",
+    "killed_and_malformed",
+];
 
 /// libchdb.so: `MQTRACE_LIBCHDB`, else where scripts/libchdb puts it.
 fn libchdb() -> PathBuf {
@@ -283,7 +288,10 @@ fn clickhouse_gives_the_files_report_on_every_generated_case() {
         let mut sharded = Vec::new();
         if SHARDED.contains(&table) {
             for (split, by) in [
-                ("colocated", "SpanAttributes['mqtrace.producer.id'], SpanAttributes['mqtrace.stream']"),
+                (
+                    "colocated",
+                    "SpanAttributes['mqtrace.producer.id'], SpanAttributes['mqtrace.stream']",
+                ),
                 ("random", "TraceId, SpanId"),
             ] {
                 let view = format!("{table}_{split}");
@@ -316,7 +324,11 @@ fn clickhouse_gives_the_files_report_on_every_generated_case() {
             &comparable(&from_clickhouse),
         );
         for (view, report) in &sharded {
-            assert_same(&format!("{view} (two shards)"), &expected, &comparable(report));
+            assert_same(
+                &format!("{view} (two shards)"),
+                &expected,
+                &comparable(report),
+            );
         }
         compared.push((table, options, expected));
     }
@@ -356,6 +368,42 @@ fn clickhouse_gives_the_files_report_on_every_generated_case() {
         "{missing}"
     );
     let ch = server::stop(port, server);
+    // The narrow table of `mqtrace clickhouse ddl`, fed by its view from the Collector's
+    // inserts, is what analyze reads where it exists: the same findings, from a table that holds
+    // only the messaging spans.
+    let mut ch = ch;
+    let narrow = "every_kind_fed";
+    ch.execute(&ddl.replace("\"otel_traces\"", &format!("\"{narrow}\"")))
+        .expect("create table");
+    for statement in clickhouse::ddl::statements("otel", narrow, None) {
+        ch.execute(&statement).expect("the narrow table's DDL");
+    }
+    ch.execute(&format!(
+        "INSERT INTO otel.{narrow} SELECT * FROM file('{}', 'JSONEachRow')",
+        dir.path().join("every_kind").join("rows.jsonl").display()
+    ))
+    .expect("load rows");
+    let source = Source::Chdb {
+        dir: db.clone(),
+        database: "otel".into(),
+        table: narrow.into(),
+        layout: Layout::Table,
+    };
+    let report = clickhouse::analyze_with(&mut ch, &source, &Options::default()).expect("narrow");
+    let edge = serde_json::to_value(&report.window).expect("window");
+    assert!(
+        edge.to_string().contains("every_kind_fed_mqtrace"),
+        "the narrow table was not read: {edge}"
+    );
+    let (mut got, mut want) = (comparable(&report), compared[0].2.clone());
+    assert!(
+        got["spans"].as_u64() < want["spans"].as_u64(),
+        "the narrow table holds only messaging spans"
+    );
+    for v in [&mut got, &mut want] {
+        v["spans"] = serde_json::Value::Null;
+    }
+    assert_same("every_kind (narrow table)", &want, &got);
     drop(ch);
     let closed = clickhouse::analyze(&http("every_kind", server::PASSWORD), &Options::default())
         .expect_err("nobody listening");

@@ -11,6 +11,7 @@
 //! ClickHouse's engine in-process (libchdb, [`Chdb`]).
 
 mod chdb;
+pub mod ddl;
 mod frame;
 mod http;
 #[doc(hidden)]
@@ -211,20 +212,16 @@ impl Source {
         }
     }
 
-    /// How the report names the table.
-    fn name(&self) -> String {
+    /// How the report names `table` of this source.
+    fn name(&self, table: &str) -> String {
         match self {
-            Source::Chdb {
-                dir,
-                database,
-                table,
-                ..
-            } => format!("chdb:{}?database={database}&table={table}", dir.display()),
+            Source::Chdb { dir, database, .. } => {
+                format!("chdb:{}?database={database}&table={table}", dir.display())
+            }
             Source::Http {
                 host,
                 port,
                 database,
-                table,
                 ..
             } => format!("clickhouse://{host}:{port}/{database}?table={table}"),
         }
@@ -305,11 +302,16 @@ pub fn analyze_with(
         queries: 0,
     };
     let engine: &mut dyn Engine = &mut timed;
-    let scope = source.scope(options);
+    let mut scope = source.scope(options);
+    // The narrow copy `mqtrace clickhouse ddl` makes, where it exists.
+    if table_exists(engine, &scope.database, &ddl::narrow_name(&scope.table))? {
+        scope.table = ddl::narrow_name(&scope.table);
+    }
     let mut params = sql::params(&scope);
     check_table(engine, source, &scope)?;
 
-    let (mut stats, unnumbered) = stats(engine, &params, source, &scope.layout)?;
+    let (mut stats, unnumbered) =
+        stats(engine, &params, &source.name(&scope.table), &scope.layout)?;
     stats.telemetry = telemetry(engine, &params, &scope.layout)?;
     let window = Window::new(&stats, options.until);
     let grace = i64::try_from(options.grace.as_nanos()).unwrap_or(i64::MAX);
@@ -338,7 +340,10 @@ pub fn analyze_with(
         .map(|&n| u64::try_from(n).unwrap_or(0))
         .sum();
 
-    let findings = frame::findings(&engine.query(&sql::findings(&scope.layout), &params)?, &mut names)?;
+    let findings = frame::findings(
+        &engine.query(&sql::findings(&scope.layout), &params)?,
+        &mut names,
+    )?;
     let latency = latency(
         &engine.query(&sql::latency(&scope.layout, options.histograms), &params)?,
         &mut names,
@@ -401,7 +406,9 @@ impl Engine for Timed<'_> {
         let out = self.inner.query(sql, params);
         self.queries += 1;
         if self.log {
-            let rows: usize = out.as_ref().map_or(0, |b| b.iter().map(RecordBatch::num_rows).sum());
+            let rows: usize = out
+                .as_ref()
+                .map_or(0, |b| b.iter().map(RecordBatch::num_rows).sum());
             eprintln!(
                 "mqtrace: ClickHouse query {} ({} bytes of SQL): {:.2} s, {rows} rows",
                 self.queries,
@@ -411,6 +418,26 @@ impl Engine for Timed<'_> {
         }
         out
     }
+}
+
+/// Whether `database.table` exists on the server queried.
+fn table_exists(
+    engine: &mut dyn Engine,
+    database: &str,
+    table: &str,
+) -> Result<bool, ClickHouseError> {
+    let params: sql::Params = vec![("db", database.to_owned()), ("table", table.to_owned())];
+    let batches = engine.query(
+        "SELECT count() AS n FROM system.tables WHERE database = {db:String} AND name = {table:String}",
+        &params,
+    )?;
+    Ok(frame::ints(&batches, "n")?
+        .0
+        .first()
+        .copied()
+        .flatten()
+        .unwrap_or(0)
+        > 0)
 }
 
 /// The table exists and has the Collector's columns (a clear error, not a query's).
@@ -433,7 +460,7 @@ fn check_table(
         return Err(ClickHouseError::Source(format!(
             "{}: there is no table {}.{}; name it with ?database=DB&table=TABLE (the \
              Collector's defaults are otel.otel_traces)",
-            source.name(),
+            source.name(&scope.table),
             scope.database,
             scope.table
         )));
@@ -457,7 +484,7 @@ fn check_table(
                 return Err(ClickHouseError::Source(format!(
                     "{}: table {}.{} does not have the Collector's otel_traces schema: column \
                      {column} should be {kind}…, is {}",
-                    source.name(),
+                    source.name(&scope.table),
                     scope.database,
                     scope.table,
                     found.map_or("missing", String::as_str)
@@ -473,7 +500,7 @@ fn check_table(
 fn stats(
     engine: &mut dyn Engine,
     params: &sql::Params,
-    source: &Source,
+    table: &str,
     layout: &Layout,
 ) -> Result<(InputStats, u64), ClickHouseError> {
     let batches = engine.query(&sql::stats(layout), params)?;
@@ -490,9 +517,8 @@ fn stats(
     stats.spans = count("spans")?;
     stats.records = stats.spans;
     stats.messaging_spans = count("messaging_spans")?;
-    let table = source.name();
     let at = || Location {
-        file: table.clone(),
+        file: table.to_owned(),
         line: None,
         offset: None,
     };

@@ -83,7 +83,14 @@ pub fn params(scope: &Scope) -> Params {
     let mut p: Params = vec![
         ("db", scope.database.clone()),
         ("table", scope.table.clone()),
-        ("since", scope.since.unwrap_or(EARLIEST_NS).max(EARLIEST_NS).to_string()),
+        (
+            "since",
+            scope
+                .since
+                .unwrap_or(EARLIEST_NS)
+                .max(EARLIEST_NS)
+                .to_string(),
+        ),
         ("until", scope.until.unwrap_or(i64::MAX).to_string()),
         ("streams", array_literal(&scope.streams)),
         ("messaging_prefix", attr::MESSAGING_PREFIX.to_owned()),
