@@ -69,13 +69,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(0);
     params.push(("cutoff", (end - 30_000_000_000).to_string()));
     let out = dir.with_extension("answer");
+    let dialect = sql::Dialect {
+        materialized_cte: ch.query(sql::Dialect::PROBE, &[]).is_ok(),
+    };
     ch.execute("SET engine_file_truncate_on_insert = 1")?;
     ch.execute("SET output_format_arrow_string_as_string = 1")?;
     for (name, query) in [
         ("stats", sql::stats(&Layout::Table)),
-        ("streams", sql::streams(&Layout::Table)),
-        ("findings", sql::findings(&Layout::Table)),
-        ("latency", sql::latency(&Layout::Table, false)),
+        ("streams", sql::streams(&Layout::Table, dialect)),
+        ("findings", sql::findings(&Layout::Table, dialect)),
+        ("latency", sql::latency(&Layout::Table, dialect, false)),
     ] {
         let mut sizes = Vec::new();
         for format in ["ArrowStream", "RowBinary", "JSONEachRow"] {

@@ -323,6 +323,9 @@ pub fn analyze_with(
     }
     let mut params = sql::params(&scope);
     check_table(engine, source, &scope)?;
+    let dialect = sql::Dialect {
+        materialized_cte: engine.query(sql::Dialect::PROBE, &[]).is_ok(),
+    };
 
     let (mut stats, unnumbered) =
         stats(engine, &params, &source.name(&scope.table), &scope.layout)?;
@@ -335,7 +338,7 @@ pub fn analyze_with(
     ));
 
     let mut names = frame::Dictionaries::default();
-    let batches = engine.query(&sql::streams(&scope.layout), &params)?;
+    let batches = engine.query(&sql::streams(&scope.layout, dialect), &params)?;
     let producers = frame::strings(&batches, "producer")?.0;
     let streams = frame::strings(&batches, "stream")?.0;
     let mut seen: Vec<(String, String)> = producers
@@ -355,11 +358,14 @@ pub fn analyze_with(
         .sum();
 
     let findings = frame::findings(
-        &engine.query(&sql::findings(&scope.layout), &params)?,
+        &engine.query(&sql::findings(&scope.layout, dialect), &params)?,
         &mut names,
     )?;
     let latency = latency(
-        &engine.query(&sql::latency(&scope.layout, options.histograms), &params)?,
+        &engine.query(
+            &sql::latency(&scope.layout, dialect, options.histograms),
+            &params,
+        )?,
         &mut names,
         options.histograms,
     )?;

@@ -232,36 +232,72 @@ WHERE mapContains(SpanAttributes, {a_tel_dropped:String})
         .replace("@table@", layout.table())
 }
 
+/// How the server runs the verdict queries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dialect {
+    /// The server computes a CTE once where it is read several times (`AS MATERIALIZED`,
+    /// ClickHouse 25.x and later): the merged per-message and per-pair rows are read by a
+    /// dozen steps, and would otherwise be aggregated again for each (a third of the time).
+    pub materialized_cte: bool,
+}
+
+impl Dialect {
+    /// A query that fails where [`Dialect::materialized_cte`] is not supported.
+    pub const PROBE: &str = "WITH t AS MATERIALIZED (SELECT 1 AS x) SELECT x FROM t SETTINGS enable_materialized_cte = 1";
+
+    /// The settings a verdict query ends with (after its own, when it has some).
+    fn settings(self, own: &str) -> String {
+        let mut all: Vec<&str> = own.split(", ").filter(|s| !s.is_empty()).collect();
+        if self.materialized_cte {
+            all.push("enable_materialized_cte = 1");
+        }
+        if all.is_empty() {
+            String::new()
+        } else {
+            format!("\nSETTINGS {}", all.join(", "))
+        }
+    }
+}
+
 /// The WITH clause of every query that reads verdicts: the per-shard aggregations put in.
-fn verdicts(layout: &Layout) -> String {
+fn verdicts(layout: &Layout, dialect: Dialect) -> String {
     let shard = |sql: &str| layout.per_shard(&format!("WITH {SPANS},\n{ROWS}\n{sql}"));
     let text = VERDICTS
         .replace("@messages@", &shard(SHARD_MESSAGES))
         .replace("@pairs@", &shard(SHARD_PAIRS))
-        .replace("@marks@", &shard(SHARD_MARKS));
+        .replace("@marks@", &shard(SHARD_MARKS))
+        .replace(
+            "@materialized@",
+            if dialect.materialized_cte {
+                "MATERIALIZED "
+            } else {
+                ""
+            },
+        );
     format!("WITH {text}")
 }
 
 /// Messages seen per stream (every stream with a numbered span).
-pub fn streams(layout: &Layout) -> String {
+pub fn streams(layout: &Layout, dialect: Dialect) -> String {
     format!(
         "{}
-SELECT producer, stream, count() AS messages FROM messages GROUP BY producer, stream",
-        verdicts(layout)
+SELECT producer, stream, count() AS messages FROM messages GROUP BY producer, stream{}",
+        verdicts(layout, dialect),
+        dialect.settings("")
     )
 }
 
 /// Every finding, with the fields its evidence is built from and its message's details; the
 /// window's end less `--grace` is the parameter `cutoff`.
-pub fn findings(layout: &Layout) -> String {
+pub fn findings(layout: &Layout, dialect: Dialect) -> String {
     format!(
         "{}
 SELECT f.*, d.partition AS partition, d.message_id AS message_id, ifNull(d.ledger, false) AS ledger,
        d.trace_ids AS trace_ids, d.positions AS positions
 FROM findings AS f
-LEFT JOIN details AS d ON d.producer = f.producer AND d.stream = f.stream AND d.seq = f.seq
-SETTINGS join_use_nulls = 1",
-        verdicts(layout)
+LEFT JOIN details AS d ON d.producer = f.producer AND d.stream = f.stream AND d.seq = f.seq{}",
+        verdicts(layout, dialect),
+        dialect.settings("join_use_nulls = 1")
     )
 }
 
@@ -269,7 +305,7 @@ SETTINGS join_use_nulls = 1",
 /// rank: the element at round((n − 1)·q) of the sorted gaps), with the histogram's counts
 /// when `histograms`. (polars turns ns into ms sometimes by dividing, sometimes by multiplying
 /// with the reciprocal: the two can differ in the last bit.)
-pub fn latency(layout: &Layout, histograms: bool) -> String {
+pub fn latency(layout: &Layout, dialect: Dialect, histograms: bool) -> String {
     let mut buckets = String::new();
     if histograms {
         for (i, edge) in LATENCY_EDGES_MS.iter().enumerate() {
@@ -298,8 +334,9 @@ hops AS (
     FROM activity WHERE delivered_ns IS NOT NULL AND settled_ns IS NOT NULL
 )
 SELECT hop, producer, stream, grp, {stats}
-FROM hops GROUP BY hop, producer, stream, grp",
-        verdicts(layout)
+FROM hops GROUP BY hop, producer, stream, grp{}",
+        verdicts(layout, dialect),
+        dialect.settings("")
     )
 }
 
@@ -331,12 +368,16 @@ mod tests {
         let mut given: Vec<&str> = params(&scope).iter().map(|(k, _)| *k).collect();
         given.push("cutoff");
         let mut used = std::collections::BTreeSet::new();
+        let dialect = Dialect {
+            materialized_cte: true,
+        };
         for sql in [
             stats(&layout),
             telemetry(&layout),
-            streams(&layout),
-            findings(&layout),
-            latency(&layout, true),
+            streams(&layout, dialect),
+            findings(&layout, dialect),
+            latency(&layout, dialect, true),
+            findings(&layout, Dialect::default()),
         ] {
             assert!(!sql.contains('@'), "a shard's part was not put in");
             let mut rest = sql.as_str();

@@ -6,7 +6,7 @@
 -- analyzer/tests/clickhouse.rs keeps the two engines agreeing on every finding kind.
 
 -- Stage 1 (messages.rs): one row per message.
-messages AS (
+messages AS @materialized@(
     SELECT
         producer, stream, seq,
         countIfMerge(s_produce) AS m_produce,
@@ -64,7 +64,7 @@ unobserved AS (
 ),
 -- groups.rs: what each group did with each message, the expected groups, the high-water
 -- marks.
-activity AS (
+activity AS @materialized@(
     SELECT
         producer, stream, seq, grp,
         countIfMerge(s_delivered) AS delivered,
@@ -80,7 +80,7 @@ activity AS (
     FROM @pairs@
     GROUP BY producer, stream, seq, grp
 ),
-marks AS (
+marks AS @materialized@(
     SELECT
         producer, stream, grp, partition,
         minIfMerge(s_first) AS first_delivered,
@@ -149,7 +149,7 @@ pair_findings AS (
     FROM pair_verdicts
     WHERE lost_store OR lost_consume OR duplicate_consume OR redelivered OR in_flight
 ),
-findings AS (
+findings AS @materialized@(
     SELECT kind, stage_name, producer, stream, seq, grp,
            attempts, answers, ok_acks, two_positions, deliveries,
            CAST(NULL, 'Nullable(Int64)') AS prev_seq, CAST(NULL, 'Nullable(Int64)') AS next_seq,
