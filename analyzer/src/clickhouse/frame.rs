@@ -36,37 +36,47 @@ fn column(
         .collect()
 }
 
-/// Integers (any width, signed or not, nullable) as i64.
-pub(crate) fn ints(batches: &[RecordBatch], name: &str) -> Result<Values<i64>, ClickHouseError> {
+/// Column `name` of every batch, cast to `to` and read as `A` by `read`.
+fn read_as<A: 'static, T>(
+    batches: &[RecordBatch],
+    name: &str,
+    to: &ArrowType,
+    read: impl Fn(&A, &mut Vec<Option<T>>),
+) -> Result<Values<T>, ClickHouseError> {
     let mut out = Vec::new();
-    for a in column(batches, name, &ArrowType::Int64)? {
-        if let Some(a) = a.as_any().downcast_ref::<Int64Array>() {
-            out.extend(a.iter());
+    for a in column(batches, name, to)? {
+        if let Some(a) = a.as_any().downcast_ref::<A>() {
+            read(a, &mut out);
         }
     }
     Ok(Values(out))
+}
+
+/// Integers (any width, signed or not, nullable) as i64.
+pub(crate) fn ints(batches: &[RecordBatch], name: &str) -> Result<Values<i64>, ClickHouseError> {
+    read_as(batches, name, &ArrowType::Int64, |a: &Int64Array, out| {
+        out.extend(a.iter())
+    })
 }
 
 /// Floats as f64.
 pub(crate) fn floats(batches: &[RecordBatch], name: &str) -> Result<Values<f64>, ClickHouseError> {
-    let mut out = Vec::new();
-    for a in column(batches, name, &ArrowType::Float64)? {
-        if let Some(a) = a.as_any().downcast_ref::<Float64Array>() {
-            out.extend(a.iter());
-        }
-    }
-    Ok(Values(out))
+    read_as(
+        batches,
+        name,
+        &ArrowType::Float64,
+        |a: &Float64Array, out| out.extend(a.iter()),
+    )
 }
 
 /// Booleans (or 0/1 integers).
 pub(crate) fn bools(batches: &[RecordBatch], name: &str) -> Result<Values<bool>, ClickHouseError> {
-    let mut out = Vec::new();
-    for a in column(batches, name, &ArrowType::Boolean)? {
-        if let Some(a) = a.as_any().downcast_ref::<BooleanArray>() {
-            out.extend(a.iter());
-        }
-    }
-    Ok(Values(out))
+    read_as(
+        batches,
+        name,
+        &ArrowType::Boolean,
+        |a: &BooleanArray, out| out.extend(a.iter()),
+    )
 }
 
 /// Strings (text or binary columns: ClickHouse's `String` is bytes).
@@ -74,13 +84,9 @@ pub(crate) fn strings(
     batches: &[RecordBatch],
     name: &str,
 ) -> Result<Values<String>, ClickHouseError> {
-    let mut out = Vec::new();
-    for a in column(batches, name, &ArrowType::Utf8)? {
-        if let Some(a) = a.as_any().downcast_ref::<StringArray>() {
-            out.extend(a.iter().map(|s| s.map(str::to_owned)));
-        }
-    }
-    Ok(Values(out))
+    read_as(batches, name, &ArrowType::Utf8, |a: &StringArray, out| {
+        out.extend(a.iter().map(|s| s.map(str::to_owned)))
+    })
 }
 
 /// Arrays of strings.
