@@ -339,12 +339,10 @@ fn clickhouse_gives_the_files_report_on_every_generated_case() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback port");
     let port = listener.local_addr().expect("address").port();
     let out = dir.path().join("http-answer.arrows");
-    let answers = out.clone();
-    let server = std::thread::spawn(move || server::serve(listener, ch, &answers, None));
+    let server = std::thread::spawn(move || server::serve(listener, ch, &out));
     let http = |table: &str, password: &str| Source::Http {
         host: "127.0.0.1".into(),
         port,
-        secure: false,
         database: "otel".into(),
         table: table.into(),
         user: Some(server::USER.into()),
@@ -370,47 +368,6 @@ fn clickhouse_gives_the_files_report_on_every_generated_case() {
         "{missing}"
     );
     let ch = server::stop(port, server);
-    // Over TLS (secure=true), through the binary: the server's self-signed certificate is
-    // trusted only where SSL_CERT_FILE names it.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback port");
-    let tls_port = listener.local_addr().expect("address").port();
-    let (pem, config) = server::tls();
-    let ca = dir.path().join("ca.pem");
-    std::fs::write(&ca, pem).expect("write the certificate");
-    let answers = out.clone();
-    let server = std::thread::spawn(move || server::serve(listener, ch, &answers, Some(config)));
-    let address = format!(
-        "clickhouse://{}:{}@localhost:{tls_port}/otel?table=every_kind&secure=true",
-        server::USER,
-        "s3cret%3B%26%3D"
-    );
-    let run = |trust: bool| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mqtrace"));
-        command.args(["analyze", &address, "--format", "json"]);
-        if trust {
-            command.env("SSL_CERT_FILE", &ca);
-        }
-        command.output().expect("run mqtrace")
-    };
-    let trusted = run(true);
-    assert_eq!(
-        trusted.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&trusted.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&trusted.stdout).expect("JSON report");
-    assert_eq!(report["findings"], compared[0].2["findings"], "over TLS");
-    let untrusted = run(false);
-    let stderr = String::from_utf8_lossy(&untrusted.stderr);
-    assert_eq!(untrusted.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("certificate"), "{stderr}");
-    assert!(
-        !stderr.contains("s3cret"),
-        "the password is never shown: {stderr}"
-    );
-    let ch = server::stop(tls_port, server);
-
     // The narrow table of `mqtrace clickhouse ddl`, fed by its view from the Collector's
     // inserts, is what analyze reads where it exists: the same findings, from a table that holds
     // only the messaging spans.

@@ -1,7 +1,5 @@
 //! A ClickHouse server over its HTTP interface: the query as the request's body, every
-//! parameter as `param_NAME` in the URL (never in the SQL), results as `ArrowStream`; over
-//! TLS (`secure=true`, or port 8443) with rustls, trusting the system's roots
-//! (`SSL_CERT_FILE` / `SSL_CERT_DIR` name others).
+//! parameter as `param_NAME` in the URL (never in the SQL), results as `ArrowStream`.
 
 use std::io::Cursor;
 
@@ -24,24 +22,15 @@ pub struct Http {
 }
 
 impl Http {
-    /// A client of `host:port` (over TLS when `secure`), with `database` as the session's
-    /// default.
+    /// A client of `host:port`, with `database` as the session's default.
     pub fn new(
         host: &str,
         port: u16,
-        secure: bool,
         database: &str,
         user: Option<String>,
         password: Option<String>,
     ) -> Result<Http, ClickHouseError> {
-        // reqwest's TLS needs a process-wide rustls provider even for plain HTTP (an error
-        // here only says one is installed already).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::blocking::Client::builder();
-        if secure {
-            builder = builder.tls_backend_preconfigured(tls_config()?);
-        }
-        let client = builder
+        let client = reqwest::blocking::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(10))
             // An analysis of billions of spans takes as long as it takes.
             .timeout(None)
@@ -54,7 +43,7 @@ impl Http {
         };
         Ok(Http {
             client,
-            endpoint: format!("{}://{host}:{port}/", if secure { "https" } else { "http" }),
+            endpoint: format!("http://{host}:{port}/"),
             database: database.to_owned(),
             user,
             password,
@@ -72,29 +61,6 @@ fn causes(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     out
-}
-
-/// rustls with ring, trusting the system's roots.
-fn tls_config() -> Result<rustls::ClientConfig, ClickHouseError> {
-    let found = rustls_native_certs::load_native_certs();
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        return Err(ClickHouseError::Source(format!(
-            "no trusted root certificates were found for TLS ({}): install the system's CA \
-             certificates, or name a PEM file with SSL_CERT_FILE",
-            found.errors.first().map_or_else(
-                || "none in the system's store".to_owned(),
-                ToString::to_string
-            )
-        )));
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClickHouseError::Source(format!("TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 impl Engine for Http {
@@ -133,8 +99,8 @@ impl Engine for Http {
             let e = e.without_url();
             if e.is_connect() || e.is_timeout() {
                 ClickHouseError::Source(format!(
-                    "cannot reach ClickHouse at {} ({}): is the server running, is this its HTTP \
-                     port (8123, or 8443 with secure=true), and is its certificate trusted?",
+                    "cannot reach ClickHouse at {} ({}): is the server running, and is this its \
+                     HTTP port (8123 by default)?",
                     self.endpoint,
                     causes(&e)
                 ))
