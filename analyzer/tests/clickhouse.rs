@@ -22,11 +22,23 @@ mod server;
 const TWO_SHARDS: &str = "127.0.0.1,localhost";
 
 /// The cases also analysed on two shards.
-const SHARDED: [&str; 4] = [
+const SHARDED: [&str; 6] = [
     "every_kind",
     "ledgers",
     "partitions",
     "killed_and_malformed",
+    "mixed",
+    "kafkajs_faults",
+];
+
+/// The cases not also run over HTTP: more of what the client has been shown already (each
+/// analysis costs its planning time, seconds, whatever the table's size).
+const HTTP_SKIPS: [&str; 5] = [
+    "mixed_long_grace",
+    "pika_faults",
+    "aio_pika_faults",
+    "amqplib_links",
+    "amqplib_parent",
 ];
 
 /// libchdb.so: `MQTRACE_LIBCHDB`, else where scripts/libchdb puts it.
@@ -138,6 +150,54 @@ fn killed_and_malformed() -> String {
         r#"{"key":"mqtrace.seqs","value":{"stringValue":"7-x"}}"#,
     );
     out
+}
+
+/// Numbered messages that a third-party consumer also takes (SPEC §4b): tied to their sends
+/// by parent span or by their default message id (one written `…:004`); one refused every
+/// time, one never delivered to it, one processed twice; beside them, messages that only
+/// third-party instrumentations traced.
+fn mixed() -> String {
+    let mut t = Traces::new();
+    for seq in 1..=7 {
+        let m = Msg::new("p1", "orders", seq);
+        t.produce(&m, 1, Host::PRODUCER);
+        let send = t.last_span_id();
+        let position = format!("0/{seq}");
+        t.store_ack(&m, 1, "ok", Some(&position), Host::PRODUCER);
+        t.deliver(&m, "shipping", Some(&position), 1, Host::CONSUMER);
+        t.settle(&m, "shipping", "ack", Host::CONSUMER);
+        match seq {
+            1 | 2 => t.third_party_delivery(&m, Some(send), None, "audit", false),
+            3 => t.third_party_delivery(&m, None, Some("p1:orders:3"), "audit", false),
+            4 => t.third_party_delivery(&m, None, Some("p1:orders:004"), "audit", true),
+            5 => {}
+            _ => {
+                t.third_party_delivery(&m, Some(send), None, "audit", false);
+                t.third_party_delivery(&m, Some(send), None, "audit", false);
+            }
+        }
+        t.advance(1_000_000);
+    }
+    t.third_party(1, "invoices", &[("billing", 0, 1)]);
+    t.third_party(2, "invoices", &[("billing", 1, 1)]);
+    t.third_party(3, "invoices", &[("billing", 0, 2)]);
+    t.third_party(4, "invoices", &[("billing", 2, 0)]);
+    t.third_party(5, "invoices", &[]);
+    t.finish()
+}
+
+/// A trace fixture of a real third-party instrumentation (tests/e2e/fixtures/semconv).
+fn fixture(name: &str) -> String {
+    use std::io::Read;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/e2e/fixtures/semconv")
+        .join(format!("{name}.jsonl.gz"));
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_string(&mut text)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text
 }
 
 /// What the two reports must share, as JSON: every finding whole, the summary, the window's
@@ -253,6 +313,13 @@ fn clickhouse_gives_the_files_report_on_every_generated_case() {
             },
         ),
         ("killed_and_malformed", killed_and_malformed(), grace(0)),
+        ("mixed", mixed(), grace(0)),
+        ("mixed_long_grace", mixed(), grace(3600)),
+        ("pika_faults", fixture("pika-faults"), grace(0)),
+        ("aio_pika_faults", fixture("aio-pika-faults"), grace(0)),
+        ("amqplib_links", fixture("amqplib-links"), grace(0)),
+        ("amqplib_parent", fixture("amqplib-parent"), grace(0)),
+        ("kafkajs_faults", fixture("kafkajs-faults"), grace(0)),
     ];
     let mut kinds = std::collections::BTreeSet::new();
     let mut compared = Vec::new();
@@ -317,6 +384,21 @@ fn clickhouse_gives_the_files_report_on_every_generated_case() {
             "{table}: no findings to compare"
         );
         kinds.extend(from_files.findings.iter().map(|f| f.key()));
+        // The cases of third-party spans must exercise SPEC §4b's judge, not pass over it.
+        if table.contains("mixed") || table.contains("_faults") || table.starts_with("amqplib") {
+            assert!(
+                from_files
+                    .findings
+                    .iter()
+                    .any(|f| f.basis == mqtrace_analyzer::Basis::Semconv),
+                "{table}: no finding on the conventions' basis"
+            );
+            assert!(
+                from_files.summary.unanalysed.is_empty(),
+                "{table}: {:?}",
+                from_files.summary.unanalysed
+            );
+        }
         let expected = comparable(&from_files);
         assert_same(
             &format!("{table} (chdb)"),
@@ -339,17 +421,23 @@ fn clickhouse_gives_the_files_report_on_every_generated_case() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback port");
     let port = listener.local_addr().expect("address").port();
     let out = dir.path().join("http-answer.arrows");
-    let server = std::thread::spawn(move || server::serve(listener, ch, &out));
+    let answers = out.clone();
+    let server = std::thread::spawn(move || server::serve(listener, ch, &answers, None));
     let http = |table: &str, password: &str| Source::Http {
         host: "127.0.0.1".into(),
         port,
+        secure: false,
         database: "otel".into(),
         table: table.into(),
         user: Some(server::USER.into()),
         password: Some(password.into()),
         layout: Layout::Table,
     };
-    for (table, options, expected) in &compared {
+    // (The fixtures the client sees nothing new in are left to the in-process engine.)
+    let over_http = compared
+        .iter()
+        .filter(|(table, ..)| !HTTP_SKIPS.contains(table));
+    for (table, options, expected) in over_http {
         let report = clickhouse::analyze(&http(table, server::PASSWORD), options)
             .unwrap_or_else(|e| panic!("{table} over HTTP: {e}"));
         assert_same(&format!("{table} (HTTP)"), expected, &comparable(&report));
@@ -368,6 +456,47 @@ fn clickhouse_gives_the_files_report_on_every_generated_case() {
         "{missing}"
     );
     let ch = server::stop(port, server);
+    // Over TLS (secure=true), through the binary: the server's self-signed certificate is
+    // trusted only where SSL_CERT_FILE names it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("loopback port");
+    let tls_port = listener.local_addr().expect("address").port();
+    let (pem, config) = server::tls();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, pem).expect("write the certificate");
+    let answers = out.clone();
+    let server = std::thread::spawn(move || server::serve(listener, ch, &answers, Some(config)));
+    let address = format!(
+        "clickhouse://{}:{}@localhost:{tls_port}/otel?table=every_kind&secure=true",
+        server::USER,
+        "s3cret%3B%26%3D"
+    );
+    let run = |trust: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mqtrace"));
+        command.args(["analyze", &address, "--format", "json"]);
+        if trust {
+            command.env("SSL_CERT_FILE", &ca);
+        }
+        command.output().expect("run mqtrace")
+    };
+    let trusted = run(true);
+    assert_eq!(
+        trusted.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&trusted.stdout).expect("JSON report");
+    assert_eq!(report["findings"], compared[0].2["findings"], "over TLS");
+    let untrusted = run(false);
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(untrusted.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret"),
+        "the password is never shown: {stderr}"
+    );
+    let ch = server::stop(tls_port, server);
+
     // The narrow table of `mqtrace clickhouse ddl`, fed by its view from the Collector's
     // inserts, is what analyze reads where it exists: the same findings, from a table that holds
     // only the messaging spans.

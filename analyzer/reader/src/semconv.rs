@@ -295,9 +295,145 @@ fn text<'a>(value: &'a Scalar<'_>) -> Option<std::borrow::Cow<'a, str>> {
     }
 }
 
+/// A span as a table of text holds it: the OpenTelemetry Collector's ClickHouse table
+/// (`otel_traces`) writes ids as hex, the kind and the status by name (`Producer`, `Error`)
+/// and every attribute value as text.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TextSpan<'a> {
+    /// 32 hex digits.
+    pub trace_id: &'a str,
+    /// 16 hex digits.
+    pub span_id: &'a str,
+    /// 16 hex digits, or empty for a root span.
+    pub parent: &'a str,
+    /// `Producer`, `Consumer`, … (or `SPAN_KIND_PRODUCER`, …).
+    pub kind: &'a str,
+    /// `Error`, `Ok`, `Unset` (or `STATUS_CODE_ERROR`, …).
+    pub status: &'a str,
+    /// The resource's `service.name` (empty: none).
+    pub service: &'a str,
+    /// Links as (trace id, span id).
+    pub links: &'a [(&'a str, &'a str)],
+    /// The span's attributes (only those a reader keeps are looked at).
+    pub attributes: &'a [(&'a str, &'a str)],
+    /// End, ns since the epoch.
+    pub end_ns: i64,
+}
+
+/// Messaging spans without numbering built from text rows ([`TextSpan`]), read exactly as
+/// the file readers read the same span (an int attribute written as text reads as the int).
+#[derive(Debug, Default)]
+pub struct TextSpans {
+    names: Interner,
+    spans: Vec<SemSpan>,
+}
+
+impl TextSpans {
+    /// Takes one span.
+    pub fn push(&mut self, span: &TextSpan<'_>) {
+        let values: Vec<(Key, Scalar<'_>)> = span
+            .attributes
+            .iter()
+            .filter_map(|(k, v)| Some((crate::attrs::known_key(k)?, Scalar::Str((*v).into()))))
+            .collect();
+        let mut links = Links::default();
+        for (trace, id) in span.links {
+            links.push(trace_id_bits(trace), span_id_hex(id));
+        }
+        let context = Context {
+            span_id: span_id_hex(span.span_id),
+            parent: span_id_hex(span.parent),
+            kind: text_enum(span.kind, "SPAN_KIND_", KIND_NAMES),
+            status: text_enum(span.status, "STATUS_CODE_", STATUS_NAMES),
+            links: &links.kept,
+            links_dropped: links.dropped,
+        };
+        let mut sem = SemSpan::new(
+            &mut self.names,
+            trace_id_bits(span.trace_id),
+            context,
+            &values,
+            span.end_ns,
+        );
+        if !span.service.is_empty() {
+            sem.service = Some(self.names.name(span.service));
+        }
+        self.spans.push(sem);
+    }
+
+    /// The spans taken.
+    pub fn finish(self) -> Vec<SemSpan> {
+        self.spans
+    }
+}
+
+/// (trace id, span id) from their hex text, where both are ids.
+pub fn ids_from_hex(trace: &str, span: &str) -> Option<(u128, u64)> {
+    Some((trace_id_bits(trace)?, span_id_hex(span)?))
+}
+
+/// An enum by name, with or without its protobuf prefix, in any case: `Producer`,
+/// `SPAN_KIND_PRODUCER`; 0 for a name not in `names`.
+fn text_enum(text: &str, prefix: &str, names: &[&str]) -> i64 {
+    names
+        .iter()
+        .position(|n| {
+            n.strip_prefix(prefix)
+                .is_some_and(|short| short.eq_ignore_ascii_case(text))
+                || n.eq_ignore_ascii_case(text)
+        })
+        .map_or(0, |i| i as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_row_reads_as_the_json_span_it_came_from() {
+        let mut spans = TextSpans::default();
+        let links = [
+            ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"),
+            ("not-an-id", "00f067aa0ba902b7"),
+        ];
+        let attributes = [
+            ("messaging.destination.name", "orders"),
+            ("messaging.kafka.message.offset", "17"),
+            ("messaging.destination.partition.id", "3"),
+            ("messaging.message.id", ""),
+            ("messaging.message_id", "m-1"),
+            ("http.method", "GET"),
+        ];
+        spans.push(&TextSpan {
+            trace_id: "4BF92F3577B34DA6A3CE929D0E0E4736",
+            span_id: "00f067aa0ba902b8",
+            parent: "",
+            kind: "Consumer",
+            status: "Error",
+            service: "billing",
+            links: &links,
+            attributes: &attributes,
+            end_ns: 5,
+        });
+        let span = &spans.finish()[0];
+        assert_eq!(span.kind, 5);
+        assert!(span.error);
+        assert_eq!(span.trace_id, 0x4bf92f3577b34da6a3ce929d0e0e4736);
+        assert_eq!(span.parent, 0);
+        assert_eq!(
+            &*span.links,
+            [(0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7)]
+        );
+        assert_eq!(span.links_dropped, 1);
+        assert_eq!(span.offset, Some(17));
+        assert_eq!(span.partition.as_deref(), Some("3"));
+        // An empty current key leaves the older one's id.
+        assert_eq!(span.message_id.as_deref(), Some("m-1"));
+        assert_eq!(span.service.as_deref(), Some("billing"));
+        assert_eq!(text_enum("SPAN_KIND_PRODUCER", "SPAN_KIND_", KIND_NAMES), 4);
+        assert_eq!(text_enum("Unset", "STATUS_CODE_", STATUS_NAMES), 0);
+        assert_eq!(text_enum("sideways", "SPAN_KIND_", KIND_NAMES), 0);
+    }
     use crate::attrs::known_key;
     use std::borrow::Cow;
 

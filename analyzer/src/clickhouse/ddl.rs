@@ -7,6 +7,10 @@
 
 use mqtrace_vocab::attr;
 
+/// The columns of the Collector's table the narrow copy keeps: what the analysis reads.
+const COLUMNS: &str = "Timestamp, TraceId, SpanId, SpanName, Duration, SpanAttributes, \
+    ParentSpanId, SpanKind, StatusCode, ServiceName, `Links.TraceId`, `Links.SpanId`";
+
 /// The narrow table's name beside `table`.
 pub fn narrow_name(table: &str) -> String {
     format!("{table}_mqtrace")
@@ -39,6 +43,12 @@ pub fn statements(database: &str, table: &str, cluster: Option<&str>) -> Vec<Str
     SpanName LowCardinality(String) CODEC(ZSTD(1)),
     Duration UInt64 CODEC(ZSTD(1)),
     SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ParentSpanId String CODEC(ZSTD(1)),
+    SpanKind LowCardinality(String) CODEC(ZSTD(1)),
+    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    `Links.TraceId` Array(String) CODEC(ZSTD(1)),
+    `Links.SpanId` Array(String) CODEC(ZSTD(1)),
     Producer String MATERIALIZED {producer},
     Stream String MATERIALIZED {stream}
 )
@@ -66,12 +76,13 @@ ENGINE = Distributed({cluster}, {database_l}, {narrow_l}, cityHash64({producer},
     };
     out.push(format!(
         "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{mv}{on} TO {db}.{target} AS
-SELECT Timestamp, TraceId, SpanId, SpanName, Duration, SpanAttributes
+SELECT {columns}
 FROM {db}.{source}
 WHERE mapContains(SpanAttributes, {stage})
    OR mapContains(SpanAttributes, {telemetry})
    OR arrayExists(k -> startsWith(k, {messaging}), mapKeys(SpanAttributes))",
         mv = ident(&format!("{narrow}_mv")),
+        columns = COLUMNS,
         source = ident(table),
         stage = literal(attr::STAGE),
         telemetry = literal(attr::TELEMETRY_DROPPED),
@@ -85,8 +96,8 @@ pub fn script(database: &str, table: &str, cluster: Option<&str>) -> String {
     let mut out = format!(
         "-- mqtrace: a narrow copy of {database}.{table} for `mqtrace analyze` (SPEC §4c).\n\
          -- Spans inserted before these statements are not copied: to copy them, run\n\
-         --   INSERT INTO {database}.{narrow} SELECT Timestamp, TraceId, SpanId, SpanName,\n\
-         --     Duration, SpanAttributes FROM {database}.{table} WHERE <the view's condition>\n",
+         --   INSERT INTO {database}.{narrow} SELECT {COLUMNS}\n\
+         --     FROM {database}.{table} WHERE <the view's condition>\n",
         narrow = narrow_name(table)
     );
     for s in statements(database, table, cluster) {

@@ -1,5 +1,7 @@
 //! A ClickHouse server over its HTTP interface: the query as the request's body, every
-//! parameter as `param_NAME` in the URL (never in the SQL), results as `ArrowStream`.
+//! parameter as `param_NAME` in the URL (never in the SQL), results as `ArrowStream`; over
+//! TLS (`secure=true`, or port 8443) with rustls, trusting the system's roots (`SSL_CERT_FILE`
+//! / `SSL_CERT_DIR` name others).
 
 use std::io::Cursor;
 
@@ -14,7 +16,7 @@ const ERROR_TEXT_BYTES: usize = 2_000;
 /// A server's HTTP endpoint and the credentials to use.
 pub struct Http {
     client: reqwest::blocking::Client,
-    /// `http://HOST:PORT/`.
+    /// `http://HOST:PORT/` or `https://HOST:PORT/`.
     endpoint: String,
     database: String,
     user: Option<String>,
@@ -22,10 +24,12 @@ pub struct Http {
 }
 
 impl Http {
-    /// A client of `host:port`, with `database` as the session's default.
+    /// A client of `host:port` (over TLS when `secure`), with `database` as the session's
+    /// default.
     pub fn new(
         host: &str,
         port: u16,
+        secure: bool,
         database: &str,
         user: Option<String>,
         password: Option<String>,
@@ -34,8 +38,11 @@ impl Http {
             .connect_timeout(std::time::Duration::from_secs(10))
             // An analysis of billions of spans takes as long as it takes.
             .timeout(None)
+            // The system's roots (rustls-native-certs: SSL_CERT_FILE / SSL_CERT_DIR first),
+            // read only when they are needed.
+            .tls_built_in_native_certs(secure)
             .build()
-            .map_err(|e| ClickHouseError::Source(format!("an HTTP client: {e}")))?;
+            .map_err(|e| ClickHouseError::Source(format!("an HTTP client: {}", causes(&e))))?;
         let host = if host.contains(':') {
             format!("[{host}]") // IPv6
         } else {
@@ -43,7 +50,7 @@ impl Http {
         };
         Ok(Http {
             client,
-            endpoint: format!("http://{host}:{port}/"),
+            endpoint: format!("{}://{host}:{port}/", if secure { "https" } else { "http" }),
             database: database.to_owned(),
             user,
             password,
@@ -99,8 +106,9 @@ impl Engine for Http {
             let e = e.without_url();
             if e.is_connect() || e.is_timeout() {
                 ClickHouseError::Source(format!(
-                    "cannot reach ClickHouse at {} ({}): is the server running, and is this its \
-                     HTTP port (8123 by default)?",
+                    "cannot reach ClickHouse at {} ({}): is the server running, is this its HTTP \
+                     port (8123, or 8443 with secure=true), and is its certificate trusted \
+                     (SSL_CERT_FILE names a CA the system does not know)?",
                     self.endpoint,
                     causes(&e)
                 ))

@@ -4,7 +4,8 @@
 //! SPEC §4's aggregation (spans.sql, verdicts.sql: the verdicts stated for ClickHouse, step
 //! for step as the polars plans state them); only the findings, the counts and the window
 //! come back. They are decoded by the same decoder as the files' findings and assembled into
-//! the same report.
+//! the same report. Messaging spans without numbering (SPEC §4b) come back whole and are
+//! judged by the files' own judge ([`semconv`]).
 //!
 //! Sources: `clickhouse://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE?table=TABLE` runs it on a
 //! server over its HTTP interface ([`Http`]); `chdb:DIRECTORY[?database=DB&table=TABLE]` on
@@ -14,6 +15,7 @@ mod chdb;
 pub mod ddl;
 mod frame;
 mod http;
+mod semconv;
 #[doc(hidden)]
 pub mod sql;
 
@@ -80,8 +82,10 @@ pub enum Source {
     Http {
         /// Host name or address.
         host: String,
-        /// HTTP port (default 8123).
+        /// HTTP port (default 8123; 8443 with `secure=true`).
         port: u16,
+        /// TLS (`secure=true`, or port 8443).
+        secure: bool,
         /// Database (default `otel`).
         database: String,
         /// Table (default `otel_traces`).
@@ -133,17 +137,14 @@ impl Source {
         };
         let mut table = DEFAULT_TABLE.to_owned();
         let mut layout = Layout::Table;
+        // ClickHouse's own convention: 8443 is its HTTPS port.
+        let mut secure = url.port() == Some(8443);
         for (k, v) in url.query_pairs() {
             match (k.as_ref(), v.as_ref()) {
                 ("table", v) if !v.is_empty() => table = v.to_owned(),
                 ("cluster", v) if !v.is_empty() => layout = Layout::Cluster(v.to_owned()),
                 ("shards", v) if !v.is_empty() => layout = Layout::Remote(v.to_owned()),
-                ("secure", _) => {
-                    return Err(bad(
-                        "TLS (secure=) is not supported yet: reach the server's plain HTTP port, \
-                         e.g. through a TLS-terminating proxy on this machine",
-                    ));
-                }
+                ("secure", v) => secure = flag("secure", v)?,
                 (k, _) => return Err(bad(&format!("unknown option {k:?}"))),
             }
         }
@@ -156,7 +157,8 @@ impl Source {
             .or_else(|| std::env::var("CLICKHOUSE_PASSWORD").ok());
         Ok(Source::Http {
             host,
-            port: url.port().unwrap_or(8123),
+            port: url.port().unwrap_or(if secure { 8443 } else { 8123 }),
+            secure,
             database,
             table,
             user,
@@ -227,10 +229,25 @@ impl Source {
             Source::Http {
                 host,
                 port,
+                secure,
                 database,
                 ..
-            } => format!("clickhouse://{host}:{port}/{database}?table={table}"),
+            } => format!(
+                "clickhouse://{host}:{port}/{database}?table={table}{}",
+                if *secure { "&secure=true" } else { "" }
+            ),
         }
+    }
+}
+
+/// A `true`/`false` option's value.
+fn flag(name: &str, value: &str) -> Result<bool, ClickHouseError> {
+    match value {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        v => Err(ClickHouseError::Source(format!(
+            "{name}={v:?}: write {name}=true or {name}=false"
+        ))),
     }
 }
 
@@ -283,12 +300,20 @@ pub fn analyze(source: &Source, options: &Options) -> Result<Report, AnalyzeErro
         Source::Http {
             host,
             port,
+            secure,
             database,
             user,
             password,
             ..
         } => {
-            let mut engine = Http::new(host, *port, database, user.clone(), password.clone())?;
+            let mut engine = Http::new(
+                host,
+                *port,
+                *secure,
+                database,
+                user.clone(),
+                password.clone(),
+            )?;
             analyze_with(&mut engine, source, options)
         }
     }
@@ -373,17 +398,19 @@ pub fn analyze_with(
         messages,
         latency,
     };
-    let mut unanalysed = BTreeMap::new();
+    // SPEC §4b: the spans without numbering, judged as from files.
+    let mut judged = crate::semconv::Judged::default();
     if unnumbered > 0 {
-        // SPEC §4b's judgment of spans without numbering runs on files only so far: count
-        // them, so that no report gives a clean bill over them.
-        unanalysed.insert("semconv_not_judged_in_clickhouse".to_owned(), unnumbered);
+        let spans = semconv::spans(engine, &params, &scope.layout)?;
+        let numbered = semconv::numbered(engine, &params, &scope.layout, &spans)?;
+        judged = crate::semconv::judge(&spans, &numbered, window.end_unix_nano, grace);
     }
-    let judged = crate::semconv::Judged {
-        findings: Vec::new(),
-        streams: BTreeMap::new(),
-        unanalysed,
+    let selection = crate::select::Selection {
+        streams: &options.streams,
+        groups: &options.groups,
     };
+    judged.findings.retain(|f| selection.keeps(&f.stream));
+    judged.streams.retain(|s, _| selection.keeps_stream(s));
     let mut report = Report::new(
         stats,
         window,
@@ -393,10 +420,6 @@ pub fn analyze_with(
         &collected,
         judged,
     )?;
-    let selection = crate::select::Selection {
-        streams: &options.streams,
-        groups: &options.groups,
-    };
     selection.report(&mut report, &names.streams.values);
     Ok(report)
 }
@@ -489,6 +512,13 @@ fn check_table(
         ("SpanName", "String"),
         ("Duration", "Int"),
         ("SpanAttributes", "Map("),
+        // What SPEC §4b's judge reads of the spans without numbering.
+        ("ParentSpanId", "String"),
+        ("SpanKind", "String"),
+        ("StatusCode", "String"),
+        ("ServiceName", "String"),
+        ("Links.TraceId", "Array(String)"),
+        ("Links.SpanId", "Array(String)"),
     ] {
         match columns.get(column) {
             Some(t) if t.contains(kind) => {}
@@ -740,4 +770,64 @@ fn latency(
         columns.push(u(crate::findings::NEGATIVE_COLUMN)?);
     }
     DataFrame::new(height, columns).map_err(|e| ClickHouseError::Schema(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(arg: &str) -> Result<Source, ClickHouseError> {
+        Source::parse(arg).expect("a ClickHouse source")
+    }
+
+    #[test]
+    fn an_address_says_where_and_how() {
+        let Source::Http {
+            host,
+            port,
+            secure,
+            database,
+            table,
+            user,
+            password,
+            layout,
+        } = parse("clickhouse://ana:p%40ss@ch.example/spans?table=t&cluster=c").expect("parsed")
+        else {
+            panic!("not HTTP");
+        };
+        assert_eq!((host.as_str(), port, secure), ("ch.example", 8123, false));
+        assert_eq!((database.as_str(), table.as_str()), ("spans", "t"));
+        assert_eq!(
+            (user.as_deref(), password.as_deref()),
+            (Some("ana"), Some("p@ss"))
+        );
+        assert_eq!(layout, Layout::Cluster("c".into()));
+        // TLS: asked for, or implied by ClickHouse's HTTPS port.
+        let secure = |arg| match parse(arg).expect("parsed") {
+            Source::Http { port, secure, .. } => (port, secure),
+            Source::Chdb { .. } => panic!("not HTTP"),
+        };
+        assert_eq!(secure("clickhouse://h/otel?secure=true"), (8443, true));
+        assert_eq!(secure("clickhouse://h:8443/otel"), (8443, true));
+        assert_eq!(secure("clickhouse://h:9443/otel?secure=1"), (9443, true));
+        assert_eq!(
+            secure("clickhouse://h:8443/otel?secure=false"),
+            (8443, false)
+        );
+    }
+
+    #[test]
+    fn a_bad_option_is_named_and_the_password_never_shown() {
+        let e = parse("clickhouse://u:hunter2@h/otel?secure=yes").expect_err("refused");
+        assert!(e.to_string().contains("secure=\"yes\""), "{e}");
+        let e = parse("clickhouse://u:hunter2@h/otel?shard=2").expect_err("refused");
+        assert!(e.to_string().contains("unknown option"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = parse("chdb:./db?colocated=true").expect_err("refused");
+        assert!(e.to_string().contains("unknown option"), "{e}");
+        match parse("chdb:./db?shards=a,b").expect("parsed") {
+            Source::Chdb { layout, .. } => assert_eq!(layout, Layout::Remote("a,b".into())),
+            Source::Http { .. } => panic!("not chdb"),
+        }
+    }
 }

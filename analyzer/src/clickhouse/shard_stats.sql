@@ -7,5 +7,5 @@ SELECT
     minIfState(toNullable(start_ns), messaging AND problem = '') AS s_window_start,
     countIfState(messaging AND problem = '') AS s_has_end,
     argMaxIfState(tuple(end_ns, span_name, trace_id), end_ns, messaging AND problem = '') AS s_window_end,
-    countIfState(messaging AND problem = '' AND NOT numbered AND NOT is_ledger) AS s_unnumbered
+    countIfState(semconv) AS s_unnumbered
 FROM spans

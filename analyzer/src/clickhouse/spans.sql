@@ -54,6 +54,14 @@ spans AS (
             is_ledger AND length(ranges) > 0 AND ranges[-1].2 > toUInt64({max_seq:Int64}), concat({a_seq:String}, ' is over the largest seq'),
             '') AS problem,
         problem = '' AND is_stage AND named AND seq_value IS NOT NULL AS numbered,
+        -- A messaging span without numbering, judged by the conventions alone (SPEC §4b).
+        messaging AND problem = '' AND NOT numbered AND NOT is_ledger AS semconv,
+        ParentSpanId AS parent_id,
+        SpanKind AS span_kind,
+        StatusCode AS status_code,
+        ServiceName AS service,
+        `Links.TraceId` AS link_trace_ids,
+        `Links.SpanId` AS link_span_ids,
         -- `--stream`: only these streams' spans are judged (all when empty).
         empty({streams:Array(String)}) OR has({streams:Array(String)}, stream) AS selected
     FROM {db:Identifier}.{table:Identifier}

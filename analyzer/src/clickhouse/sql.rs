@@ -18,6 +18,9 @@ const SHARD_MESSAGES: &str = include_str!("shard_messages.sql");
 const SHARD_PAIRS: &str = include_str!("shard_pairs.sql");
 const SHARD_MARKS: &str = include_str!("shard_marks.sql");
 const VERDICTS: &str = include_str!("verdicts.sql");
+const SHARD_SEMCONV: &str = include_str!("shard_semconv.sql");
+const SHARD_SEMCONV_REFS: &str = include_str!("shard_semconv_refs.sql");
+const SHARD_NUMBERED_REFS: &str = include_str!("shard_numbered_refs.sql");
 
 /// The earliest instant a `DateTime64(9)` holds (1900-01-01): the scan's start when `--since`
 /// is not given (an earlier bound overflows ClickHouse's conversion on remote shards).
@@ -97,6 +100,7 @@ pub fn params(scope: &Scope) -> Params {
         ("max_seq", keys::MAX_SEQ.to_string()),
         ("max_gap", MAX_EXPANDED_GAP.to_string()),
         ("max_ledger_seqs", limits::MAX_LEDGER_SEQS.to_string()),
+        ("message_id_keys", array_literal(&message_id_keys())),
     ];
     match &scope.layout {
         Layout::Table => {}
@@ -147,6 +151,15 @@ pub fn params(scope: &Scope) -> Params {
     p
 }
 
+/// The keys of a message id, the current convention's first (as the reader ranks them).
+fn message_id_keys() -> Vec<String> {
+    mqtrace_vocab::semconv::KEYS
+        .iter()
+        .filter(|(role, _)| *role == mqtrace_vocab::semconv::Role::MessageId)
+        .flat_map(|(_, keys)| keys.iter().map(|k| (*k).to_owned()))
+        .collect()
+}
+
 /// `['a', 'b']`: an `Array(String)` parameter's value, each element quoted and escaped.
 fn array_literal(items: &[String]) -> String {
     let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
@@ -157,7 +170,7 @@ fn array_literal(items: &[String]) -> String {
 /// and line breaks escaped with a backslash. (`streams` is an array, written in that form
 /// already by [`array_literal`].)
 pub fn param_text(name: &str, value: &str) -> String {
-    if name == "streams" {
+    if name == "streams" || name == "message_id_keys" {
         return value.to_owned();
     }
     let mut out = String::with_capacity(value.len());
@@ -209,6 +222,34 @@ pub fn stats(layout: &Layout) -> String {
     argMaxIfMerge(s_window_end) AS window_end,
     countIfMerge(s_unnumbered) AS unnumbered
 FROM {shard}"
+    )
+}
+
+/// The messaging spans without numbering (SPEC §4b), whole: the analyzer's own judge
+/// ([`crate::semconv`]) ties them into messages.
+pub fn semconv(layout: &Layout) -> String {
+    format!(
+        "SELECT * FROM {}",
+        layout.per_shard(&format!("WITH {SPANS}\n{SHARD_SEMCONV}"))
+    )
+}
+
+/// What of the numbered messages the spans without numbering point at (`kind` `span`: a
+/// produce span or its parent, as `t` trace id and `r` span id; `id`: a message id;
+/// `default`: a default id `{producer}:{stream}:{seq}`): the numbered side's refs, filtered
+/// on the server by the other side's (`GLOBAL IN`: on a cluster, the refs are gathered once
+/// at the initiator and sent to every shard).
+pub fn numbered_refs(layout: &Layout) -> String {
+    // One table needs no GLOBAL (and libchdb stalls on a GLOBAL IN inside INSERT … SELECT,
+    // which the tests' loopback server runs).
+    let global = match layout {
+        Layout::Table => "",
+        Layout::Cluster(_) | Layout::Remote(_) => "GLOBAL ",
+    };
+    format!(
+        "SELECT kind, t, r FROM {}\nWHERE (kind, t, r) {global}IN (SELECT kind, t, r FROM {})",
+        layout.per_shard(&format!("WITH {SPANS}\n{SHARD_NUMBERED_REFS}")),
+        layout.per_shard(&format!("WITH {SPANS}\n{SHARD_SEMCONV_REFS}")),
     )
 }
 
@@ -277,27 +318,41 @@ fn verdicts(layout: &Layout, dialect: Dialect) -> String {
     format!("WITH {text}")
 }
 
+/// A verdict query: `body` after [`verdicts`]' WITH clause (a `,` to add CTEs of its own),
+/// ending with the settings `own` and the dialect's. (Spans colocated by (producer id,
+/// stream) could run the whole query on each shard; on ClickHouse 26.7's engine that query
+/// inside `remote(view(…))` took ten times as long as merging the shards' states, and at
+/// times never ended, so every layout merges states.)
+fn verdict_query(layout: &Layout, dialect: Dialect, body: &str, own: &str) -> String {
+    let sep = if body.starts_with(',') { "" } else { "\n" };
+    format!(
+        "{}{sep}{body}{}",
+        verdicts(layout, dialect),
+        dialect.settings(own)
+    )
+}
+
 /// Messages seen per stream (every stream with a numbered span).
 pub fn streams(layout: &Layout, dialect: Dialect) -> String {
-    format!(
-        "{}
-SELECT producer, stream, count() AS messages FROM messages GROUP BY producer, stream{}",
-        verdicts(layout, dialect),
-        dialect.settings("")
+    verdict_query(
+        layout,
+        dialect,
+        "SELECT producer, stream, count() AS messages FROM messages GROUP BY producer, stream",
+        "",
     )
 }
 
 /// Every finding, with the fields its evidence is built from and its message's details; the
 /// window's end less `--grace` is the parameter `cutoff`.
 pub fn findings(layout: &Layout, dialect: Dialect) -> String {
-    format!(
-        "{}
-SELECT f.*, d.partition AS partition, d.message_id AS message_id, ifNull(d.ledger, false) AS ledger,
+    verdict_query(
+        layout,
+        dialect,
+        "SELECT f.*, d.partition AS partition, d.message_id AS message_id, ifNull(d.ledger, false) AS ledger,
        d.trace_ids AS trace_ids, d.positions AS positions
 FROM findings AS f
-LEFT JOIN details AS d ON d.producer = f.producer AND d.stream = f.stream AND d.seq = f.seq{}",
-        verdicts(layout, dialect),
-        dialect.settings("join_use_nulls = 1")
+LEFT JOIN details AS d ON d.producer = f.producer AND d.stream = f.stream AND d.seq = f.seq",
+        "join_use_nulls = 1",
     )
 }
 
@@ -320,8 +375,8 @@ pub fn latency(layout: &Layout, dialect: Dialect, histograms: bool) -> String {
         arrayElement(sorted, toUInt64(floor((count - 1) * 0.99 + 0.5)) + 1) AS p99_ms,
         max(ms) AS max_ms{buckets}"
     );
-    format!(
-        "{},
+    let body = format!(
+        ",
 hops AS (
     SELECT 0 AS hop, producer, stream, CAST(NULL, 'Nullable(String)') AS grp, (stored - produced) / 1e6 AS ms
     FROM messages WHERE produced IS NOT NULL AND stored IS NOT NULL
@@ -334,10 +389,9 @@ hops AS (
     FROM activity WHERE delivered_ns IS NOT NULL AND settled_ns IS NOT NULL
 )
 SELECT hop, producer, stream, grp, {stats}
-FROM hops GROUP BY hop, producer, stream, grp{}",
-        verdicts(layout, dialect),
-        dialect.settings("")
-    )
+FROM hops GROUP BY hop, producer, stream, grp"
+    );
+    verdict_query(layout, dialect, &body, "")
 }
 
 #[cfg(test)]
@@ -378,6 +432,8 @@ mod tests {
             findings(&layout, dialect),
             latency(&layout, dialect, true),
             findings(&layout, Dialect::default()),
+            semconv(&layout),
+            numbered_refs(&layout),
         ] {
             assert!(!sql.contains('@'), "a shard's part was not put in");
             let mut rest = sql.as_str();

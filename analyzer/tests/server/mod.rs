@@ -3,11 +3,12 @@
 //! (escaped text) are set on the session, `database` is used, the result is written by
 //! ClickHouse's own `ArrowStream` encoder (`INSERT INTO FUNCTION file(…)`), credentials come
 //! in `X-ClickHouse-User` / `X-ClickHouse-Key`, and errors are ClickHouse's exception text
-//! with an HTTP error status.
+//! with an HTTP error status. Over TLS when given a rustls server configuration.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
+use std::sync::Arc;
 
 use mqtrace_analyzer::clickhouse::Chdb;
 
@@ -22,7 +23,11 @@ struct Request {
     body: String,
 }
 
-fn read_request(stream: &mut TcpStream) -> Option<Request> {
+/// A connection: plain TCP, or TLS over it.
+trait Conn: Read + Write {}
+impl<T: Read + Write> Conn for T {}
+
+fn read_request(stream: &mut dyn Conn) -> Option<Request> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -77,7 +82,7 @@ fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-fn respond(stream: &mut TcpStream, status: &str, body: &[u8]) {
+fn respond(stream: &mut dyn Conn, status: &str, body: &[u8]) {
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -137,21 +142,39 @@ fn run(ch: &mut Chdb, request: &Request, out: &Path) -> Result<Vec<u8>, (String,
     std::fs::read(out).map_err(|e| ("500 Internal Server Error".into(), e.to_string()))
 }
 
-/// Serves until a request for `/stop`; hands the session back.
-pub fn serve(listener: TcpListener, mut ch: Chdb, out: &Path) -> Chdb {
+/// Serves until a request for `/stop` (which comes in plain TCP even on a TLS server); hands
+/// the session back.
+pub fn serve(
+    listener: TcpListener,
+    mut ch: Chdb,
+    out: &Path,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Chdb {
     for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
-        let Some(request) = read_request(&mut stream) else {
+        let Ok(tcp) = stream else { continue };
+        let mut peek = [0u8; 4];
+        let plain = tcp
+            .peek(&mut peek)
+            .is_ok_and(|n| n == 4 && &peek == b"GET ");
+        let mut conn: Box<dyn Conn> = match (&tls, plain) {
+            (Some(config), false) => match rustls::ServerConnection::new(Arc::clone(config)) {
+                Ok(c) => Box::new(rustls::StreamOwned::new(c, tcp)),
+                Err(_) => continue,
+            },
+            _ => Box::new(tcp),
+        };
+        let Some(request) = read_request(&mut *conn) else {
             continue;
         };
         if request.target == "/stop" {
-            respond(&mut stream, "200 OK", b"");
+            respond(&mut *conn, "200 OK", b"");
             break;
         }
         match run(&mut ch, &request, out) {
-            Ok(body) => respond(&mut stream, "200 OK", &body),
-            Err((status, text)) => respond(&mut stream, &status, text.as_bytes()),
+            Ok(body) => respond(&mut *conn, "200 OK", &body),
+            Err((status, text)) => respond(&mut *conn, &status, text.as_bytes()),
         }
+        let _ = conn.flush();
     }
     ch
 }
@@ -163,4 +186,21 @@ pub fn stop(port: u16, server: std::thread::JoinHandle<Chdb>) -> Chdb {
         let _ = s.read_to_end(&mut Vec::new());
     }
     server.join().expect("the server thread")
+}
+
+/// A self-signed certificate for `localhost` (its PEM, for the client to trust) and the TLS
+/// configuration that serves it.
+pub fn tls() -> (String, Arc<rustls::ServerConfig>) {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let key = rustls::pki_types::PrivateKeyDer::try_from(signing_key.serialize_der())
+        .expect("private key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .expect("server configuration");
+    (cert.pem(), Arc::new(config))
 }

@@ -262,6 +262,43 @@ impl Traces {
         }
     }
 
+    /// The span id given last (a span's, to make another its child).
+    pub fn last_span_id(&self) -> u64 {
+        self.span_ids
+    }
+
+    /// A third-party consumer's `process` span of numbered message `m` (SPEC §4b): the child
+    /// of span `send` of its trace when given, else tied to it by `message_id` alone; ending
+    /// ERROR when `refused`.
+    pub fn third_party_delivery(
+        &mut self,
+        m: &Msg,
+        send: Option<u64>,
+        message_id: Option<&str>,
+        group: &str,
+        refused: bool,
+    ) {
+        let mut attrs = vec![
+            ("messaging.system", Val::S("kafka")),
+            ("messaging.destination.name", Val::S(&m.stream)),
+            ("messaging.operation.type", Val::S("process")),
+            ("messaging.consumer.group.name", Val::S(group)),
+        ];
+        if let Some(id) = message_id {
+            attrs.push(("messaging.message.id", Val::S(id)));
+        }
+        let name = format!("process {}", m.stream);
+        self.span_full(
+            &m.trace_id(0),
+            &name,
+            5,
+            Host::CONSUMER,
+            &attrs,
+            send,
+            refused,
+        );
+    }
+
     fn common<'a>(m: &'a Msg, stage: &'a str, destination: &'a str) -> Vec<(&'a str, Val<'a>)> {
         let mut a = vec![
             (attr::STAGE, Val::S(stage)),
