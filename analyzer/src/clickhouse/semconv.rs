@@ -2,7 +2,8 @@
 //! are judged by the analyzer's own judge ([`crate::semconv`]), as from files. Their identity
 //! is a graph (message ids, Kafka offsets, parents, links) that one pass over the spans walks;
 //! third-party traffic is a small part of a table, and the numbered messages it points at are
-//! found on the server (`GLOBAL IN`), so that none of the numbered spans travel.
+//! found on the server (`IN`, `GLOBAL IN` across shards), so that none of the numbered spans
+//! travel.
 
 use arrow_array::RecordBatch;
 use mqtrace_reader::semconv::{SemSpan, TextSpan, TextSpans, ids_from_hex};
@@ -38,29 +39,20 @@ fn read_batch(batch: &[RecordBatch], out: &mut TextSpans) -> Result<(), ClickHou
     fn s(v: &Option<String>) -> &str {
         v.as_deref().unwrap_or_default()
     }
+    fn list(v: &Option<Vec<String>>) -> &[String] {
+        v.as_deref().unwrap_or_default()
+    }
     let mut links = Vec::new();
     let mut attributes = Vec::new();
     for (i, trace_id) in trace.iter().enumerate() {
         let (Some(lt), Some(ls)) = (link_traces.get(i), link_spans.get(i)) else {
             break;
         };
-        links.clear();
-        links.extend(
-            lt.iter()
-                .flatten()
-                .zip(ls.iter().flatten())
-                .map(|(t, s)| (t.as_str(), s.as_str())),
-        );
         let (Some(k), Some(v)) = (keys.get(i), values.get(i)) else {
             break;
         };
-        attributes.clear();
-        attributes.extend(
-            k.iter()
-                .flatten()
-                .zip(v.iter().flatten())
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        );
+        zip_into(list(lt), list(ls), &mut links);
+        zip_into(list(k), list(v), &mut attributes);
         out.push(&TextSpan {
             trace_id: s(trace_id),
             span_id: span.get(i).map_or("", s),
@@ -74,6 +66,13 @@ fn read_batch(batch: &[RecordBatch], out: &mut TextSpans) -> Result<(), ClickHou
         });
     }
     Ok(())
+}
+
+/// Two parallel arrays of one row (link trace and span ids, attribute keys and values) as
+/// pairs, into `out`.
+fn zip_into<'a>(a: &'a [String], b: &'a [String], out: &mut Vec<(&'a str, &'a str)>) {
+    out.clear();
+    out.extend(a.iter().zip(b).map(|(a, b)| (a.as_str(), b.as_str())));
 }
 
 /// The numbered sends and message ids that `spans` point at, as the files' path knows them

@@ -237,7 +237,7 @@ pub fn semconv(layout: &Layout) -> String {
 /// What of the numbered messages the spans without numbering point at (`kind` `span`: a
 /// produce span or its parent, as `t` trace id and `r` span id; `id`: a message id;
 /// `default`: a default id `{producer}:{stream}:{seq}`): the numbered side's refs, filtered
-/// on the server by the other side's (`GLOBAL IN`: on a cluster, the refs are gathered once
+/// on the server by the other side's (across shards `GLOBAL IN`: the refs are gathered once
 /// at the initiator and sent to every shard).
 pub fn numbered_refs(layout: &Layout) -> String {
     // One table needs no GLOBAL (and libchdb stalls on a GLOBAL IN inside INSERT … SELECT,
