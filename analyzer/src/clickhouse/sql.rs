@@ -348,10 +348,19 @@ pub fn findings(layout: &Layout, dialect: Dialect) -> String {
     verdict_query(
         layout,
         dialect,
-        "SELECT f.*, d.partition AS partition, d.message_id AS message_id, ifNull(d.ledger, false) AS ledger,
-       d.trace_ids AS trace_ids, d.positions AS positions
-FROM findings AS f
-LEFT JOIN details AS d ON d.producer = f.producer AND d.stream = f.stream AND d.seq = f.seq",
+        // The details of each finding's message (messages.rs `details`): a RIGHT JOIN, so
+        // that the hash table is built from the findings, not from every message, and
+        // `findings` is named once (each name is a copy of its tree, see rows.sql).
+        "SELECT f.kind AS kind, f.stage_name AS stage_name, f.producer AS producer,
+       f.stream AS stream, f.seq AS seq, f.grp AS grp, f.attempts AS attempts,
+       f.answers AS answers, f.ok_acks AS ok_acks, f.two_positions AS two_positions,
+       f.deliveries AS deliveries, f.prev_seq AS prev_seq, f.next_seq AS next_seq,
+       f.stands_for AS stands_for, f.delivered AS delivered, f.settles AS settles, f.acks AS acks,
+       f.passed_seq AS passed_seq, f.last_end AS last_end, f.delivered_at AS delivered_at,
+       d.partition AS partition, d.message_id AS message_id, ifNull(d.ledger, false) AS ledger,
+       arraySort(d.trace_ids) AS trace_ids, arraySort(d.positions) AS positions
+FROM messages AS d
+RIGHT JOIN findings AS f ON d.producer = f.producer AND d.stream = f.stream AND d.seq = f.seq",
         "join_use_nulls = 1",
     )
 }

@@ -26,20 +26,22 @@ messages AS @materialized@(
     GROUP BY producer, stream, seq
 ),
 message_findings AS (
-    SELECT {k_lost:String} AS kind, CAST({w_produce:String}, 'Nullable(String)') AS stage_name,
-           producer, stream, seq, CAST(NULL, 'Nullable(String)') AS grp,
-           CAST(m_produce, 'Nullable(Int64)') AS attempts, CAST(m_answers, 'Nullable(Int64)') AS answers,
-           CAST(NULL, 'Nullable(Int64)') AS ok_acks, CAST(NULL, 'Nullable(Bool)') AS two_positions,
-           CAST(NULL, 'Nullable(Int64)') AS deliveries
-    FROM messages WHERE m_produce > 0 AND m_ok_acks = 0 AND m_deliveries = 0
-    UNION ALL
-    SELECT {k_duplicate:String}, CAST({w_produce:String}, 'Nullable(String)'), producer, stream, seq,
-           NULL, NULL, NULL, CAST(m_ok_acks, 'Nullable(Int64)'), CAST(m_copies >= 2, 'Nullable(Bool)'), NULL
-    FROM messages WHERE m_copies >= 2 OR m_copies = 0 AND m_ok_acks >= 2
-    UNION ALL
-    SELECT {k_telemetry_gap:String}, CAST(NULL, 'Nullable(String)'), producer, stream, seq,
-           NULL, NULL, NULL, NULL, NULL, CAST(m_deliveries, 'Nullable(Int64)')
-    FROM messages WHERE m_deliveries > 0 AND m_produce = 0
+    -- One pass over the messages (each CTE named is a copy of its tree, see rows.sql): k is
+    -- 1 lost/produce, 2 duplicate/produce, 3 telemetry_gap, for each that applies.
+    SELECT
+        multiIf(k = 1, {k_lost:String}, k = 2, {k_duplicate:String}, {k_telemetry_gap:String}) AS kind,
+        CAST(if(k = 3, NULL, {w_produce:String}), 'Nullable(String)') AS stage_name,
+        producer, stream, seq, CAST(NULL, 'Nullable(String)') AS grp,
+        CAST(if(k = 1, m_produce, NULL), 'Nullable(Int64)') AS attempts,
+        CAST(if(k = 1, m_answers, NULL), 'Nullable(Int64)') AS answers,
+        CAST(if(k = 2, m_ok_acks, NULL), 'Nullable(Int64)') AS ok_acks,
+        CAST(if(k = 2, m_copies >= 2, NULL), 'Nullable(Bool)') AS two_positions,
+        CAST(if(k = 3, m_deliveries, NULL), 'Nullable(Int64)') AS deliveries
+    FROM messages
+    ARRAY JOIN arrayFilter(k -> k = 1 AND m_produce > 0 AND m_ok_acks = 0 AND m_deliveries = 0
+                                OR k = 2 AND (m_copies >= 2 OR m_copies = 0 AND m_ok_acks >= 2)
+                                OR k = 3 AND m_deliveries > 0 AND m_produce = 0,
+                           [1, 2, 3]) AS k
 ),
 -- gaps.rs: seqs no span carries, between seqs of the same stream that some span does.
 holes AS (
@@ -53,14 +55,11 @@ holes AS (
     WHERE next_seq > seq + 1
 ),
 unobserved AS (
+    -- A hole up to --max-gap wide lists its seqs; a wider one is one row standing for them.
     SELECT {k_unobserved:String} AS kind, CAST(NULL, 'Nullable(String)') AS stage_name, producer, stream,
-           arrayJoin(range(prev_seq + 1, next_seq)) AS seq,
-           prev_seq, next_seq, CAST(NULL, 'Nullable(Int64)') AS stands_for
-    FROM holes WHERE width <= {max_gap:Int64}
-    UNION ALL
-    SELECT {k_unobserved:String}, CAST(NULL, 'Nullable(String)'), producer, stream, prev_seq + 1,
-           prev_seq, next_seq, CAST(width, 'Nullable(Int64)')
-    FROM holes WHERE width > {max_gap:Int64}
+           arrayJoin(range(prev_seq + 1, if(width <= {max_gap:Int64}, next_seq, prev_seq + 2))) AS seq,
+           prev_seq, next_seq, CAST(if(width <= {max_gap:Int64}, NULL, width), 'Nullable(Int64)') AS stands_for
+    FROM holes
 ),
 -- groups.rs: what each group did with each message, the expected groups, the high-water
 -- marks.
@@ -89,20 +88,18 @@ marks AS @materialized@(
     FROM @marks@
     GROUP BY producer, stream, grp, partition
 ),
+-- Per (stream, group): the first seq delivered (a group is expected from there on; none
+-- delivered, no row passes `pairs`), and the highest seqs delivered and settled on any partition.
 expected AS (
-    SELECT producer, stream, grp, min(first_delivered) AS first_seq
-    FROM marks WHERE first_delivered IS NOT NULL
+    SELECT producer, stream, grp, min(first_delivered) AS first_seq,
+           max(delivered_max) AS delivered_any, max(settled_max) AS settled_any
+    FROM marks
     GROUP BY producer, stream, grp
 ),
 high_part AS (
     SELECT producer, stream, grp, assumeNotNull(partition) AS partition,
            delivered_max AS delivered_part, settled_max AS settled_part
     FROM marks WHERE partition IS NOT NULL
-),
-high_any AS (
-    SELECT producer, stream, grp, max(delivered_max) AS delivered_any, max(settled_max) AS settled_any
-    FROM marks
-    GROUP BY producer, stream, grp
 ),
 pairs AS (
     SELECT
@@ -112,14 +109,13 @@ pairs AS (
         ifNull(t.acks, 0) AS acks, ifNull(t.settles, 0) AS settles,
         ifNull(t.positioned, 0) AS positioned, ifNull(t.copies_delivered, 0) AS copies_delivered,
         t.max_delivery_count AS max_delivery_count, t.delivered_at AS delivered_at,
-        if(m.partition IS NOT NULL, hp.delivered_part, ha.delivered_any) AS delivered_mark,
-        if(m.partition IS NOT NULL, hp.settled_part, ha.settled_any) AS settled_mark
+        if(m.partition IS NOT NULL, hp.delivered_part, e.delivered_any) AS delivered_mark,
+        if(m.partition IS NOT NULL, hp.settled_part, e.settled_any) AS settled_mark
     FROM messages AS m
     INNER JOIN expected AS e ON e.producer = m.producer AND e.stream = m.stream
     LEFT JOIN activity AS t ON t.producer = m.producer AND t.stream = m.stream AND t.seq = m.seq AND t.grp = e.grp
     LEFT JOIN high_part AS hp ON hp.producer = m.producer AND hp.stream = m.stream AND hp.grp = e.grp
                               AND hp.partition = m.partition
-    LEFT JOIN high_any AS ha ON ha.producer = m.producer AND ha.stream = m.stream AND ha.grp = e.grp
     WHERE m.seq >= e.first_seq AND NOT (m.m_produce > 0 AND m.m_ok_acks = 0 AND m.m_deliveries = 0)
 ),
 pair_verdicts AS (
@@ -168,11 +164,4 @@ findings AS @materialized@(
            NULL, NULL, ok_acks, NULL, NULL, NULL, NULL, NULL,
            delivered, settles, acks, passed_seq, last_end, delivered_at
     FROM pair_findings
-),
--- The details of the messages with a finding (messages.rs `details`).
-details AS (
-    SELECT producer, stream, seq, partition, message_id, ledger,
-           arraySort(trace_ids) AS trace_ids, arraySort(positions) AS positions
-    FROM messages
-    WHERE (producer, stream, seq) IN (SELECT producer, stream, seq FROM findings)
 )
