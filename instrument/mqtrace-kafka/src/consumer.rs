@@ -79,10 +79,12 @@ impl<K> TracedConsumer<K> {
     pub fn trace<'a>(&'a self, message: BorrowedMessage<'a>) -> TracedMessage<'a, K> {
         // Off mode records nothing: no partition and position strings to build.
         let recording = self.tracer.mode() != mqtrace::Mode::Off;
+        let at = recording
+            .then(|| crate::position::Position::new(message.partition(), message.offset()));
         let info = DeliveryInfo {
             destination: message.topic(),
-            partition: recording.then(|| message.partition().to_string()),
-            position: recording.then(|| format!("{}/{}", message.partition(), message.offset())),
+            partition: at.as_ref().map(|at| at.partition().to_owned()),
+            position: at.as_ref().map(|at| at.position().to_owned()),
             delivery_count: 1,
             message_id: None,
         };

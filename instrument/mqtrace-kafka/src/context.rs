@@ -77,8 +77,8 @@ where
         let TracedOpaque { pending, inner } = *opaque;
         match result {
             Ok(message) => {
-                let position = format!("{}/{}", message.partition(), message.offset());
-                pending.acked(Some(&position), Some(&message.partition().to_string()));
+                let at = crate::position::Position::new(message.partition(), message.offset());
+                pending.acked(Some(at.position()), Some(at.partition()));
             }
             Err((e, _)) if is_timeout(e) => pending.timed_out(),
             Err((e, _)) => pending.error(&error_type(e)),

@@ -50,6 +50,7 @@
 mod consumer;
 mod context;
 mod headers;
+mod position;
 mod producer;
 
 pub use consumer::{OffsetStore, TracedConsumer, TracedMessage};

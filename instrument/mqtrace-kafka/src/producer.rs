@@ -138,8 +138,8 @@ impl TracedProducer {
         match future.await {
             Ok(Ok(delivery)) => {
                 if pending.records() {
-                    let position = format!("{}/{}", delivery.partition, delivery.offset);
-                    pending.acked(Some(&position), Some(&delivery.partition.to_string()));
+                    let at = crate::position::Position::new(delivery.partition, delivery.offset);
+                    pending.acked(Some(at.position()), Some(at.partition()));
                 }
                 Ok(delivery)
             }

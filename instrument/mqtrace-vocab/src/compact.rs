@@ -12,35 +12,37 @@
 //! let value = encode("orders-api;1", "orders", 42, 1, None);
 //! assert_eq!(value, "1;orders-api%3B1;orders;42;1");
 //! let back = decode(value.as_bytes())?;
-//! assert_eq!((back.producer_id.as_str(), back.seq, back.message_id), ("orders-api;1", 42, None));
+//! assert_eq!((&*back.producer_id, back.seq, back.message_id), ("orders-api;1", 42, None));
 //! # Ok::<(), mqtrace_vocab::compact::CompactError>(())
 //! ```
 
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
 /// The format version written first.
 pub const VERSION: &str = "1";
 
-/// A decoded compact header.
+/// A decoded compact header: its text fields borrow the value where they hold no `%`
+/// escape (a consumer reads one per message: nothing to allocate in the usual case).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Compact {
+pub struct Compact<'a> {
     /// The producer id.
-    pub producer_id: String,
+    pub producer_id: Cow<'a, str>,
     /// The stream.
-    pub stream: String,
+    pub stream: Cow<'a, str>,
     /// The seq (≥ 1).
     pub seq: u64,
     /// The send attempt (≥ 1).
     pub attempt: u64,
     /// A message id other than the default, if the producer set one.
-    pub message_id: Option<String>,
+    pub message_id: Option<Cow<'a, str>>,
 }
 
-impl Compact {
+impl Compact<'_> {
     /// The message id: the one carried, or the default `{producer_id}:{stream}:{seq}`.
     pub fn message_id(&self) -> String {
         match &self.message_id {
-            Some(id) => id.clone(),
+            Some(id) => id.clone().into_owned(),
             None => format!("{}:{}:{}", self.producer_id, self.stream, self.seq),
         }
     }
@@ -134,7 +136,12 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-fn field(raw: &[u8], name: &'static str) -> Result<String, CompactError> {
+fn field<'a>(raw: &'a [u8], name: &'static str) -> Result<Cow<'a, str>, CompactError> {
+    if !raw.contains(&b'%') {
+        return std::str::from_utf8(raw)
+            .map(Cow::Borrowed)
+            .map_err(|_| CompactError::Encoding(name));
+    }
     let mut bytes = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -151,7 +158,9 @@ fn field(raw: &[u8], name: &'static str) -> Result<String, CompactError> {
             i += 1;
         }
     }
-    String::from_utf8(bytes).map_err(|_| CompactError::Encoding(name))
+    String::from_utf8(bytes)
+        .map(Cow::Owned)
+        .map_err(|_| CompactError::Encoding(name))
 }
 
 fn number(raw: &[u8], name: &'static str) -> Result<u64, CompactError> {
@@ -167,15 +176,22 @@ fn number(raw: &[u8], name: &'static str) -> Result<u64, CompactError> {
 
 /// Reads a header value. Any bytes are safe to pass: a bad value is an error, never a panic,
 /// and nothing is allocated beyond the value's own length.
-pub fn decode(value: &[u8]) -> Result<Compact, CompactError> {
+pub fn decode(value: &[u8]) -> Result<Compact<'_>, CompactError> {
     let mut parts = value.split(|b| *b == b';');
     if parts.next() != Some(VERSION.as_bytes()) {
         return Err(CompactError::Version);
     }
-    let rest: Vec<&[u8]> = parts.take(6).collect();
-    if !(4..=5).contains(&rest.len()) {
-        return Err(CompactError::Fields(rest.len() + 1));
+    // The fields after the version, on the stack (a sixth is only counted, to say how many).
+    let mut rest: [&[u8]; 6] = [&[]; 6];
+    let mut n = 0;
+    for part in parts.take(6) {
+        rest[n] = part;
+        n += 1;
     }
+    if !(4..=5).contains(&n) {
+        return Err(CompactError::Fields(n + 1));
+    }
+    let rest = &rest[..n];
     let message_id = match rest.get(4) {
         Some(raw) => Some(field(raw, "message id")?),
         None => None,

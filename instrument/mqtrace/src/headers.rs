@@ -10,6 +10,7 @@
 use mqtrace_vocab::compact::{self, CompactError};
 use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -104,26 +105,52 @@ pub fn inject_attempt(carrier: &mut dyn Injector, attempt: u32) {
 /// that does not parse is counted ([`malformed_compact_headers`]) and named in
 /// [`IncomingHeaders::compact_error`], never a panic.
 pub fn extract(carrier: &dyn Extractor) -> IncomingHeaders {
-    let mut incoming = extract_five(carrier);
-    if let Some(value) = carrier.get(header::COMPACT) {
-        match compact::decode(value.as_bytes()) {
-            Ok(c) => {
-                let key = MessageKey::new(c.producer_id, c.stream, c.seq);
-                // The id both sides name the message by: carried, else the default (never the
-                // broker's own id, which a consumer would otherwise fall back to).
-                incoming.message_id =
-                    Some(c.message_id.unwrap_or_else(|| key.default_message_id()));
-                incoming.key = Some(key);
+    let compact_error = match carrier
+        .get(header::COMPACT)
+        .map(|v| compact::decode(v.as_bytes()))
+    {
+        Some(Ok(c)) => {
+            // The compact header names the message whole: the five headers' numbering, id
+            // and attempt would all be overridden, so they are not even looked up (each
+            // lookup is a scan of the message's headers on some clients); only the trace
+            // context, common to both forms, is read.
+            let key = MessageKey::new(c.producer_id, c.stream, c.seq);
+            // The id both sides name the message by: carried, else the default (never the
+            // broker's own id, which a consumer would otherwise fall back to).
+            let message_id = Some(
+                c.message_id
+                    .map_or_else(|| key.default_message_id(), Cow::into_owned),
+            );
+            return IncomingHeaders {
+                key: Some(key),
+                message_id,
+                remote: trace_context(carrier),
                 // An attempt beyond u32 is no attempt this crate wrote: leave it unknown.
-                incoming.attempt = u32::try_from(c.attempt).ok();
-            }
-            Err(e) => {
-                MALFORMED_COMPACT.fetch_add(1, Ordering::Relaxed);
-                incoming.compact_error = Some(e);
-            }
+                attempt: u32::try_from(c.attempt).ok(),
+                compact_error: None,
+            };
         }
+        Some(Err(e)) => {
+            MALFORMED_COMPACT.fetch_add(1, Ordering::Relaxed);
+            Some(e)
+        }
+        None => None,
+    };
+    IncomingHeaders {
+        compact_error,
+        ..extract_five(carrier)
     }
-    incoming
+}
+
+/// The producer's span context from `traceparent`/`tracestate`, when valid.
+fn trace_context(carrier: &dyn Extractor) -> Option<SpanContext> {
+    carrier.get(header::TRACEPARENT).and_then(|tp| {
+        let state = carrier
+            .get(header::TRACESTATE)
+            .and_then(|s| TraceState::from_str(s).ok())
+            .unwrap_or_default();
+        parse_traceparent(tp, state)
+    })
 }
 
 /// The five-header form (and the trace context, common to both forms).
@@ -138,17 +165,10 @@ fn extract_five(carrier: &dyn Extractor) -> IncomingHeaders {
         (Some(p), Some(s), Some(seq)) if seq >= 1 => Some(MessageKey::new(p, s, seq)),
         _ => None,
     };
-    let remote = carrier.get(header::TRACEPARENT).and_then(|tp| {
-        let state = carrier
-            .get(header::TRACESTATE)
-            .and_then(|s| TraceState::from_str(s).ok())
-            .unwrap_or_default();
-        parse_traceparent(tp, state)
-    });
     IncomingHeaders {
         key,
         message_id: carrier.get(header::MESSAGE_ID).map(str::to_owned),
-        remote,
+        remote: trace_context(carrier),
         attempt: carrier
             .get(header::ATTEMPT)
             .and_then(|s| s.trim().parse::<u32>().ok())
@@ -302,6 +322,29 @@ mod tests {
         let back = extract(&carrier);
         assert_eq!(back.key, Some(key), "the five-header form is read");
         assert!(back.compact_error.is_some());
+    }
+
+    #[test]
+    fn a_valid_compact_header_names_the_message_over_the_five() {
+        let mut carrier: HashMap<String, String> = HashMap::new();
+        inject(
+            &mut carrier,
+            &sampled_context(),
+            &MessageKey::new("old", "s", 9),
+            "old-id",
+        );
+        inject_attempt(&mut carrier, 5);
+        let key = MessageKey::new("p", "s", 3);
+        inject_compact(&mut carrier, None, &key, None, 2);
+        let back = extract(&carrier);
+        assert_eq!(back.key, Some(key), "the compact numbering");
+        assert_eq!(back.message_id.as_deref(), Some("p:s:3"), "its default id");
+        assert_eq!(back.attempt, Some(2));
+        assert_eq!(
+            back.remote.map(|r| r.span_id()),
+            Some(sampled_context().span_id()),
+            "the trace context is common to both forms"
+        );
     }
 
     #[test]
