@@ -1,7 +1,8 @@
 //! Messages per second through each real client, plain and instrumented, at the client's
 //! full speed: produce N messages with the broker's answers awaited (in windows of 1000),
-//! then consume and settle all N. Each round runs every mode once, in turn, so that the
-//! machine's drift hits all of them; the median of each mode is reported, with the
+//! then consume and settle all N. Each round runs every mode once, in turn (each round
+//! starting one mode later, and every run's files synced before the next starts), so that
+//! the machine's drift hits all of them; the median of each mode is reported, with the
 //! telemetry each mode wrote per message.
 //!
 //! The modes separate what carrying headers costs (any propagation pays it: the client
@@ -315,6 +316,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Bytes in the files under `dir`: what a run's telemetry takes on disk.
+/// The bytes of the files under `dir`, each synced to disk first: a run's writeback (about
+/// 100 MB in full mode) happens before the next run starts, not during it on the two cores.
 fn dir_bytes(dir: &Path) -> std::io::Result<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir)? {
@@ -323,6 +326,7 @@ fn dir_bytes(dir: &Path) -> std::io::Result<u64> {
         total += if meta.is_dir() {
             dir_bytes(&entry.path())?
         } else {
+            std::fs::File::open(entry.path())?.sync_all()?;
             meta.len()
         };
     }
@@ -625,7 +629,12 @@ async fn measure(
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
     let mut bytes: Vec<Vec<f64>> = vec![Vec::new(); modes.len()];
     for round in 0..rounds {
-        for (i, &mode) in modes.iter().enumerate() {
+        // Each round starts one mode later, so that no mode always follows the same one
+        // (what a run leaves behind — a full-mode run's page cache, the broker's state — is
+        // spread over all of them).
+        for k in 0..modes.len() {
+            let i = (k + round) % modes.len();
+            let mode = modes[i];
             let dir = tempfile::tempdir()?;
             let (provider, telemetry) = mode.pipeline(&dir)?;
             let client = mode.client(provider.as_ref());
