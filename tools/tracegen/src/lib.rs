@@ -370,6 +370,32 @@ impl Traces {
         self.span(&trace, &format!("process {dest}"), 5, host, &a);
     }
 
+    /// A repeat delivery in ledger mode (SPEC §2b): the full `deliver` span of a seq this
+    /// consumer instance delivered before through a ledger, naming where that earlier
+    /// delivery's copy was stored (`mqtrace.ledger.position`) beside this copy's position.
+    pub fn deliver_after_ledger(
+        &mut self,
+        m: &Msg,
+        group: &str,
+        position: &str,
+        earlier: &str,
+        count: i64,
+        host: Host,
+    ) {
+        let dest = m
+            .consumer_destination
+            .clone()
+            .unwrap_or_else(|| m.stream.clone());
+        let mut a = Self::common(m, "deliver", &dest);
+        a.push((attr::MESSAGING_CONSUMER_GROUP_NAME, Val::S(group)));
+        a.push((attr::CONSUMER_ID, Val::S("c-1")));
+        a.push((attr::DELIVERY_COUNT, Val::I(count)));
+        a.push((attr::BROKER_POSITION, Val::S(position)));
+        a.push((attr::LEDGER_POSITION, Val::S(earlier)));
+        let trace = m.trace_id(u64::from(m.linked));
+        self.span(&trace, &format!("process {dest}"), 5, host, &a);
+    }
+
     /// A settle by `group`.
     pub fn settle(&mut self, m: &Msg, group: &str, outcome: &str, host: Host) {
         let dest = m
