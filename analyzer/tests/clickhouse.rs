@@ -56,6 +56,10 @@ fn libchdb() -> PathBuf {
     path
 }
 
+/// The seqs missing between two of the `ledgers` case's refunds: more than
+/// [`mqtrace_analyzer::MAX_EXPANDED_GAP`], so one finding stands for them.
+const WIDE_HOLE: u64 = 2_000_001;
+
 /// One ledger span of producer `p1`, stream `orders` (SPEC §2b), as an OTLP JSON line.
 fn ledger(of: &str, seqs: &str, count: u64, at_s: u64, group: Option<&str>) -> String {
     let group = group.map_or(String::new(), |g| {
@@ -74,7 +78,8 @@ fn ledger(of: &str, seqs: &str, count: u64, at_s: u64, group: Option<&str>) -> S
 /// timed out, lost at the producer) and 9 (no span at all), a delivery ledger missing 7 (lost
 /// at the store), an ack ledger missing 8 (lost at the consumer), a retried message stored
 /// twice, a redelivery, and two repeat deliveries of seqs the delivery ledger holds (their
-/// spans name the ledger delivery's copy: 3 another copy, stored twice; 4 the same one).
+/// spans name the ledger delivery's copy: 3 another copy, stored twice; 4 the same one); and
+/// on a second stream a hole wider than the analyzer lists seq by seq.
 fn ledgers() -> String {
     let mut t = Traces::new();
     let m = |seq| Msg::new("p1", "orders", seq);
@@ -87,6 +92,13 @@ fn ledgers() -> String {
     t.deliver(&m(11), "g", Some("0/11"), 2, Host::CONSUMER);
     t.deliver_after_ledger(&m(3), "g", "0/3b", "0/3a", 2, Host::CONSUMER);
     t.deliver_after_ledger(&m(4), "g", "0/4", "0/4", 2, Host::CONSUMER);
+    for seq in [1, WIDE_HOLE + 2] {
+        t.healthy(
+            &Msg::new("p1", "refunds", seq),
+            &format!("0/r{seq}"),
+            &["g"],
+        );
+    }
     let mut out = t.finish();
     out += &ledger("store_ack", "1-4,6-8,10-20", 18, 1, None);
     out += &ledger("deliver", "1-6,8,10-20", 18, 2, Some("g"));
@@ -408,6 +420,17 @@ fn clickhouse_gives_the_files_report_on_every_generated_case() {
                 !of(4).contains(&"duplicate/produce".to_owned()),
                 "{:?}",
                 of(4)
+            );
+            let refunds: Vec<_> = from_files
+                .findings
+                .iter()
+                .filter(|f| f.stream == "refunds")
+                .map(|f| (f.key(), f.seq))
+                .collect();
+            assert_eq!(
+                refunds,
+                [("unobserved".to_owned(), Some(2))],
+                "one row for the hole"
             );
         }
         // The cases of third-party spans must exercise SPEC §4b's judge, not pass over it.
