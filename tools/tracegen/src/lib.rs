@@ -355,19 +355,7 @@ impl Traces {
         count: i64,
         host: Host,
     ) {
-        let dest = m
-            .consumer_destination
-            .clone()
-            .unwrap_or_else(|| m.stream.clone());
-        let mut a = Self::common(m, "deliver", &dest);
-        a.push((attr::MESSAGING_CONSUMER_GROUP_NAME, Val::S(group)));
-        a.push((attr::CONSUMER_ID, Val::S("c-1")));
-        a.push((attr::DELIVERY_COUNT, Val::I(count)));
-        if let Some(p) = position {
-            a.push((attr::BROKER_POSITION, Val::S(p)));
-        }
-        let trace = m.trace_id(u64::from(m.linked));
-        self.span(&trace, &format!("process {dest}"), 5, host, &a);
+        self.deliver_span(m, group, position, None, count, host);
     }
 
     /// A repeat delivery in ledger mode (SPEC §2b): the full `deliver` span of a seq this
@@ -382,6 +370,18 @@ impl Traces {
         count: i64,
         host: Host,
     ) {
+        self.deliver_span(m, group, Some(position), Some(earlier), count, host);
+    }
+
+    fn deliver_span(
+        &mut self,
+        m: &Msg,
+        group: &str,
+        position: Option<&str>,
+        earlier: Option<&str>,
+        count: i64,
+        host: Host,
+    ) {
         let dest = m
             .consumer_destination
             .clone()
@@ -390,8 +390,12 @@ impl Traces {
         a.push((attr::MESSAGING_CONSUMER_GROUP_NAME, Val::S(group)));
         a.push((attr::CONSUMER_ID, Val::S("c-1")));
         a.push((attr::DELIVERY_COUNT, Val::I(count)));
-        a.push((attr::BROKER_POSITION, Val::S(position)));
-        a.push((attr::LEDGER_POSITION, Val::S(earlier)));
+        if let Some(p) = position {
+            a.push((attr::BROKER_POSITION, Val::S(p)));
+        }
+        if let Some(e) = earlier {
+            a.push((attr::LEDGER_POSITION, Val::S(e)));
+        }
         let trace = m.trace_id(u64::from(m.linked));
         self.span(&trace, &format!("process {dest}"), 5, host, &a);
     }
