@@ -4,7 +4,7 @@
 #![allow(missing_docs)]
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use mqtrace::{Consumer, DeliveryInfo, Producer};
+use mqtrace::{Consumer, DeliveryInfo, HeaderForm, Producer};
 use mqtrace_export::{BatchConfig, CountingBatchProcessor, Driver, Overflow};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{SpanKind, Tracer, TracerProvider};
@@ -89,6 +89,13 @@ fn stage_events(c: &mut Criterion) {
             .producer_id("bench")
             .tracer_provider(&provider)
             .build();
+        // The five headers of SPEC §3 instead of the compact one (the default until
+        // 2026-12-05, still chosen for consumers older than the compact form).
+        let producer_five = Producer::builder("kafka")
+            .producer_id("bench")
+            .tracer_provider(&provider)
+            .header_form(HeaderForm::Five)
+            .build();
         let consumer = Consumer::builder("kafka", "group")
             .tracer_provider(&provider)
             .build();
@@ -121,6 +128,22 @@ fn stage_events(c: &mut Criterion) {
             .acked(None, None);
         group.bench_function("deliver", |b| {
             b.iter(|| black_box(consumer.deliver(&headers, DeliveryInfo::new("orders"))))
+        });
+        let mut five = Headers(Vec::with_capacity(6));
+        producer_five
+            .message("orders")
+            .begin_attempt(&mut five)
+            .sent()
+            .acked(None, None);
+        group.bench_function("produce_five_headers", |b| {
+            b.iter(|| {
+                let mut headers = Headers(Vec::with_capacity(6));
+                let mut m = producer_five.message("orders");
+                black_box(m.begin_attempt(&mut headers).sent())
+            })
+        });
+        group.bench_function("deliver_five_headers", |b| {
+            b.iter(|| black_box(consumer.deliver(&five, DeliveryInfo::new("orders"))))
         });
         group.bench_function("consume_ack", |b| {
             b.iter_batched(

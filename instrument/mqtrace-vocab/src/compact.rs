@@ -103,7 +103,11 @@ pub fn encode(
     push_field(&mut out, producer_id);
     out.push(';');
     push_field(&mut out, stream);
-    let _ = write!(out, ";{seq};{attempt}");
+    // Digits by hand, not `write!`: this runs for every message a producer sends.
+    out.push(';');
+    push_decimal(&mut out, seq);
+    out.push(';');
+    push_decimal(&mut out, attempt);
     if let Some(id) = message_id
         && !is_default_id(id, producer_id, stream, seq)
     {
@@ -111,6 +115,22 @@ pub fn encode(
         push_field(&mut out, id);
     }
     out
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // `n % 10` < 10: the cast keeps every bit.
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// `id == "{producer}:{stream}:{seq}"`, without building the string.

@@ -543,9 +543,13 @@ impl Parts {
     fn new(incoming: IncomingHeaders, info: DeliveryInfo<'_>) -> Self {
         let message_id: Option<Arc<str>> = incoming
             .message_id
-            .or(info.message_id)
-            .map(Into::into)
-            .or_else(|| incoming.key.as_ref().map(|k| k.default_message_id().into()));
+            .or_else(|| info.message_id.map(Into::into))
+            .or_else(|| {
+                incoming
+                    .key
+                    .as_ref()
+                    .map(MessageKey::default_message_id_arc)
+            });
         Parts {
             key: incoming.key,
             message_id,

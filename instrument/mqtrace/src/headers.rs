@@ -10,8 +10,8 @@
 use mqtrace_vocab::compact::{self, CompactError};
 use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
-use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::message::MessageKey;
@@ -33,7 +33,7 @@ pub struct IncomingHeaders {
     /// The producer's numbering, when all three headers are present and valid.
     pub key: Option<MessageKey>,
     /// `mqtrace-message-id`, when present.
-    pub message_id: Option<String>,
+    pub message_id: Option<Arc<str>>,
     /// The producer's span context from `traceparent`/`tracestate`, when valid.
     pub remote: Option<SpanContext>,
     /// The send attempt that wrote the headers (`mqtrace-attempt`, or the compact header's
@@ -119,7 +119,7 @@ pub fn extract(carrier: &dyn Extractor) -> IncomingHeaders {
             // broker's own id, which a consumer would otherwise fall back to).
             let message_id = Some(
                 c.message_id
-                    .map_or_else(|| key.default_message_id(), Cow::into_owned),
+                    .map_or_else(|| key.default_message_id_arc(), |id| Arc::from(&*id)),
             );
             return IncomingHeaders {
                 key: Some(key),
@@ -167,7 +167,7 @@ fn extract_five(carrier: &dyn Extractor) -> IncomingHeaders {
     };
     IncomingHeaders {
         key,
-        message_id: carrier.get(header::MESSAGE_ID).map(str::to_owned),
+        message_id: carrier.get(header::MESSAGE_ID).map(Arc::from),
         remote: trace_context(carrier),
         attempt: carrier
             .get(header::ATTEMPT)

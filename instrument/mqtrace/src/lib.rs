@@ -39,7 +39,7 @@
 //! let pending = attempt.sent();
 //! // ... the publisher confirm arrived ...
 //! pending.acked(None, None);
-//! assert_eq!(headers["mqtrace-seq"], "1");
+//! assert_eq!(headers["mqtrace"], "1;orders-api-1;orders;1;1"); // producer;stream;seq;attempt
 //!
 //! // Consuming: record the delivery, then how it was settled.
 //! let consumer = Consumer::builder("rabbitmq", "shipping").build();
@@ -54,13 +54,15 @@
 //! What is recorded is a [`Mode`], chosen on the builders (`.mode(..)`) or by the
 //! `MQTRACE_MODE` variable ([`ENV_MODE`]), which every builder reads as its default:
 //!
-//! - [`Mode::Full`] (default): one span per stage event, the five headers.
+//! - [`Mode::Full`] (default): one span per stage event; the compact `mqtrace` header and
+//!   `traceparent` (the five headers of SPEC §3 with
+//!   [`ProducerBuilder::header_form`]`(`[`HeaderForm::Five`]`)`).
 //! - [`Mode::Ledger`] (SPEC §2b): the ordinary path of a message — a first attempt acked `ok`,
 //!   a first delivery, an `ack` — only adds its seq to a per-stream ledger, exported as one
 //!   `mqtrace ledger {destination}` span per stream, stage and flush interval (by a background
 //!   thread, at [`Producer::flush`]/[`Consumer::flush`]/[`flush_ledgers`], and when the last
 //!   handle is dropped); everything else, and every message the app's sampler keeps, gets the
-//!   full spans. One compact `mqtrace` header instead of five.
+//!   full spans. The compact `mqtrace` header, `traceparent` only with a full span.
 //! - [`Mode::Off`]: nothing recorded, no headers.
 //!
 //! ```

@@ -37,6 +37,27 @@ impl MessageKey {
         id.push_str(seq);
         id
     }
+
+    /// [`default_message_id`](Self::default_message_id) as the shared string spans and
+    /// deliveries hold: assembled on the stack, so that it costs one allocation, not a
+    /// `String` copied into an `Arc` (this runs for every message in full mode).
+    pub fn default_message_id_arc(&self) -> Arc<str> {
+        let mut seq = itoa::Buffer::new();
+        let seq = seq.format(self.seq);
+        let parts = [&*self.producer_id, ":", &*self.stream, ":", seq];
+        let mut buf = [0u8; 160];
+        let mut len = 0;
+        for part in parts {
+            let Some(slot) = buf.get_mut(len..len + part.len()) else {
+                return self.default_message_id().into();
+            };
+            slot.copy_from_slice(part.as_bytes());
+            len += part.len();
+        }
+        // Whole `str`s were joined: the bytes are UTF-8.
+        std::str::from_utf8(&buf[..len])
+            .map_or_else(|_| self.default_message_id().into(), Arc::from)
+    }
 }
 
 impl fmt::Display for MessageKey {
@@ -55,6 +76,10 @@ mod tests {
     fn default_message_id_joins_the_key_with_colons() {
         let key = MessageKey::new("orders-api-1", "orders", 42);
         assert_eq!(key.default_message_id(), "orders-api-1:orders:42");
+        assert_eq!(&*key.default_message_id_arc(), "orders-api-1:orders:42");
+        // Longer than the stack buffer: the same id, built on the heap.
+        let long = MessageKey::new("p".repeat(150), "s".repeat(20), u64::MAX);
+        assert_eq!(&*long.default_message_id_arc(), long.default_message_id());
     }
 
     #[test]

@@ -72,8 +72,8 @@ impl ProducerBuilder {
         self
     }
 
-    /// Which headers to write (default [`HeaderForm::default_for`] the mode: five in full
-    /// mode, the compact one in ledger mode). Off mode writes none whatever this says.
+    /// Which headers to write (default [`HeaderForm::default_for`] the mode: the compact
+    /// one). Off mode writes none whatever this says.
     pub fn header_form(mut self, form: HeaderForm) -> Self {
         self.header_form = Some(form);
         self
@@ -291,7 +291,7 @@ impl OutgoingMessage {
 
     fn message_id_arc(&self) -> &Arc<str> {
         self.message_id
-            .get_or_init(|| self.key.default_message_id().into())
+            .get_or_init(|| self.key.default_message_id_arc())
     }
 
     /// Replaces the default message id (e.g. with one the app already has).

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use mqtrace::names::attr;
-use mqtrace::{Consumer, DeliveryInfo, ParentMode, Producer, SettleOutcome};
+use mqtrace::{Consumer, DeliveryInfo, HeaderForm, ParentMode, Producer, SettleOutcome};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider};
 use opentelemetry::{Context, Value};
 
@@ -53,11 +53,10 @@ fn produce_and_store_ack_carry_the_spec_attributes() {
     assert!(!a.contains_key(attr::ERROR_TYPE));
     assert_eq!(ack.status, Status::Unset);
 
-    // The headers name the message and carry the produce span's context.
-    assert_eq!(headers["mqtrace-producer-id"], "orders-api-1");
-    assert_eq!(headers["mqtrace-stream"], "orders");
-    assert_eq!(headers["mqtrace-seq"], "1");
-    assert_eq!(headers["mqtrace-message-id"], "orders-api-1:orders:1");
+    // The headers name the message (the compact form by default, the default message id
+    // left out) and carry the produce span's context; nothing else.
+    assert_eq!(headers["mqtrace"], "1;orders-api-1;orders;1;1");
+    assert_eq!(headers.len(), 2, "{headers:?}");
     assert_eq!(
         headers["traceparent"],
         format!(
@@ -66,6 +65,37 @@ fn produce_and_store_ack_carry_the_spec_attributes() {
             produce.span_context.span_id()
         )
     );
+}
+
+#[test]
+fn the_five_header_form_on_request() {
+    let (provider, _exporter) = provider();
+    let producer = Producer::builder("kafka")
+        .producer_id("orders-api-1")
+        .tracer_provider(&provider)
+        .header_form(HeaderForm::Five)
+        .build();
+    let mut headers: HashMap<String, String> = HashMap::new();
+    let attempt = producer.message("orders").begin_attempt(&mut headers);
+    let produce = attempt.context().span().span_context().clone();
+    attempt.sent().acked(None, None);
+    assert_eq!(headers["mqtrace-producer-id"], "orders-api-1");
+    assert_eq!(headers["mqtrace-stream"], "orders");
+    assert_eq!(headers["mqtrace-seq"], "1");
+    assert_eq!(headers["mqtrace-message-id"], "orders-api-1:orders:1");
+    assert_eq!(
+        headers["traceparent"],
+        format!("00-{}-{}-01", produce.trace_id(), produce.span_id())
+    );
+    assert!(!headers.contains_key("mqtrace"), "{headers:?}");
+    // Both forms read back the same.
+    let consumer = Consumer::builder("kafka", "g")
+        .tracer_provider(&provider)
+        .build();
+    let delivery = consumer.deliver(&headers, DeliveryInfo::new("orders"));
+    assert_eq!(delivery.key().map(|k| k.seq), Some(1));
+    assert_eq!(delivery.message_id(), Some("orders-api-1:orders:1"));
+    delivery.ack();
 }
 
 #[test]
