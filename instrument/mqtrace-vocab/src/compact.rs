@@ -188,9 +188,12 @@ fn number(raw: &[u8], name: &'static str) -> Result<u64, CompactError> {
     if raw.is_empty() || raw.len() > 20 || raw[0] == b'0' || !raw.iter().all(u8::is_ascii_digit) {
         return Err(CompactError::Number(name));
     }
-    std::str::from_utf8(raw)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
+    // ASCII digits, checked above: accumulate them, refusing what overflows a u64 (a
+    // consumer reads this for every message; `str::parse` would check the bytes again).
+    raw.iter()
+        .try_fold(0u64, |n, d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
         .ok_or(CompactError::Number(name))
 }
 
@@ -228,6 +231,27 @@ pub fn decode(value: &[u8]) -> Result<Compact<'_>, CompactError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_at_the_edges_of_u64() {
+        let max = encode("p", "s", u64::MAX, 1, None);
+        assert_eq!(max, "1;p;s;18446744073709551615;1");
+        assert_eq!(decode(max.as_bytes()).map(|c| c.seq), Ok(u64::MAX));
+        assert_eq!(encode("p", "s", 1, 10, None), "1;p;s;1;10");
+        for bad in [
+            "1;p;s;18446744073709551616;1",
+            "1;p;s;99999999999999999999;1",
+            "1;p;s;01;1",
+            "1;p;s;0;1",
+            "1;p;s;1;+1",
+            "1;p;s;;1",
+        ] {
+            assert!(
+                matches!(decode(bad.as_bytes()), Err(CompactError::Number(_))),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn the_spec_form_with_and_without_a_message_id() {

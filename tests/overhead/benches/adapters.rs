@@ -11,8 +11,8 @@
 //!
 //! - `plain`: the bare client, no headers.
 //! - `headers1`, `headers2`, `headers5`: the bare client carrying 1 (the compact `mqtrace`
-//!   header), 2 (`traceparent` and the compact one) or 5 (`traceparent` and the four
-//!   `mqtrace-*` headers of full mode) headers of the sizes mqtrace writes: what carrying
+//!   header), 2 (`traceparent` and the compact one: full mode's headers) or 5 (`traceparent`
+//!   and the four `mqtrace-*` headers of `HeaderForm::Five`) headers of the sizes mqtrace writes: what carrying
 //!   them costs the client and the broker, whoever writes them.
 //! - `off`: the adapter in `Mode::Off` (numbers messages, records nothing, writes no header).
 //! - `unsampled`: the adapter in full mode with a sampler that keeps nothing: headers,
@@ -20,6 +20,8 @@
 //! - `discard`: the adapter in full mode, spans through the batch processor into an exporter
 //!   that drops them (what the spans cost without the encoding and I/O).
 //! - `file`: the adapter in full mode, spans written as OTLP JSON lines: full mode's cost.
+//! - `file5`: the same with the five headers (`HeaderForm::Five`, full mode's default until
+//!   2026-12-05): what the compact header saves full mode.
 //! - `ledger`: the adapter in ledger mode but writing the five headers (`HeaderForm::Five`),
 //!   ledgers written as OTLP JSON lines: what the ledgers save, headers aside.
 //! - `ledger+compact`: the adapter in ledger mode with its default compact header, written
@@ -147,6 +149,8 @@ enum Mode {
     Discard,
     /// The adapter in full mode, spans written to files.
     File,
+    /// Full mode with the five headers (its default until 2026-12-05), written to files.
+    File5,
     /// The adapter in ledger mode with the five headers, written to files.
     Ledger5,
     /// The adapter in ledger mode with the compact header (its default), written to files.
@@ -155,7 +159,7 @@ enum Mode {
 
 impl Mode {
     /// Every mode, in the order a round runs them and the tables show them.
-    const ALL: [Mode; 10] = [
+    const ALL: [Mode; 11] = [
         Mode::Plain,
         Mode::Headers1,
         Mode::Headers2,
@@ -164,6 +168,7 @@ impl Mode {
         Mode::Unsampled,
         Mode::Discard,
         Mode::File,
+        Mode::File5,
         Mode::Ledger5,
         Mode::LedgerCompact,
     ];
@@ -179,6 +184,7 @@ impl Mode {
             Mode::Unsampled => "unsampled",
             Mode::Discard => "discard",
             Mode::File => "file",
+            Mode::File5 => "file5",
             Mode::Ledger5 => "ledger",
             Mode::LedgerCompact => "ledger+compact",
         }
@@ -191,7 +197,10 @@ impl Mode {
 
     /// The adapter's mode in full mode.
     fn is_full(self) -> bool {
-        matches!(self, Mode::Unsampled | Mode::Discard | Mode::File)
+        matches!(
+            self,
+            Mode::Unsampled | Mode::Discard | Mode::File | Mode::File5
+        )
     }
 
     /// The tracer provider a run records through, and the pipeline owning it when the run
@@ -218,7 +227,7 @@ impl Mode {
                     .build();
                 (Some(p), None)
             }
-            Mode::File | Mode::Ledger5 | Mode::LedgerCompact => {
+            Mode::File | Mode::File5 | Mode::Ledger5 | Mode::LedgerCompact => {
                 let t = telemetry(dir)?;
                 (Some(t.provider().clone()), Some(t))
             }
@@ -243,6 +252,7 @@ impl Mode {
             Mode::Off => traced(mqtrace::Mode::Off, None),
             // Explicit, so that `MQTRACE_MODE` in the environment does not change them.
             Mode::Unsampled | Mode::Discard | Mode::File => traced(mqtrace::Mode::Full, None),
+            Mode::File5 => traced(mqtrace::Mode::Full, Some(HeaderForm::Five)),
             Mode::Ledger5 => traced(mqtrace::Mode::Ledger, Some(HeaderForm::Five)),
             Mode::LedgerCompact => traced(mqtrace::Mode::Ledger, Some(HeaderForm::Compact)),
         }
@@ -865,9 +875,10 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "{n} messages per run, median of {rounds} rounds. Modes:\n\
          plain: the bare client; headers1/2/5: the bare client carrying 1 (compact mqtrace),\n\
-         2 (traceparent + compact) or 5 (full mode's) headers; off: the adapter in off mode;\n\
-         unsampled/discard/file: the adapter in full mode, spans not sampled / exported to\n\
-         nothing / written as OTLP JSON lines; ledger: ledger mode with the five headers;\n\
+         2 (traceparent + compact: full mode's) or 5 (the five-header form) headers; off: the\n\
+         adapter in off mode; unsampled/discard/file: the adapter in full mode, spans not\n\
+         sampled / exported to nothing / written as OTLP JSON lines; file5: file with the five\n\
+         headers; ledger: ledger mode with the five headers;\n\
          ledger+compact: ledger mode with its compact header (both written to files).\n\
          vs columns: change in msgs/s (negative: fewer). Telemetry: bytes written to files\n\
          per message, everything flushed (headers not counted); n/a: spans discarded."
