@@ -19,13 +19,14 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Mode {
-    /// One span per stage event (SPEC §2) and the five headers (SPEC §3).
+    /// One span per stage event (SPEC §2); the compact `mqtrace` header and `traceparent`
+    /// (SPEC §3 v2; the five headers with [`HeaderForm::Five`]).
     #[default]
     Full,
     /// SPEC §2b: the ordinary path of a message goes into per-stream ledgers, exported as one
     /// span per (stream, destination, partition), stage and flush interval; everything else is
-    /// a full span, exactly as in full mode. The compact `mqtrace` header instead of the five
-    /// (SPEC §3 v2), `traceparent` only with a full span.
+    /// a full span, exactly as in full mode. The compact `mqtrace` header (SPEC §3 v2),
+    /// `traceparent` only with a full span.
     ///
     /// Ordinary: on the producer, a first attempt answered `ok` (its seq stands for its
     /// `produce` and its `store_ack`); on the consumer, a first delivery (count 1, a seq this

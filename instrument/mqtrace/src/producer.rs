@@ -370,8 +370,9 @@ impl OutgoingMessage {
         attrs
     }
 
-    /// A `produce` span now, child of the app's current span, and its headers: the five
-    /// (full mode) or the compact one (ledger mode), with the span's trace context.
+    /// A `produce` span now, child of the app's current span, and its headers in the
+    /// producer's form (the compact one by default, or the five), with the span's trace
+    /// context.
     fn begin_full(&mut self, carrier: &mut dyn Injector, compact: bool) -> SendAttempt {
         let rec = &self.producer.inner.recorder;
         let attrs = self.produce_attributes(self.attempts);
