@@ -100,13 +100,16 @@ fn stage_events(c: &mut Criterion) {
             .tracer_provider(&provider)
             .build();
         let mut group = c.benchmark_group(name);
-        group.bench_function("produce", |b| {
-            b.iter(|| {
-                let mut headers = Headers(Vec::with_capacity(6));
-                let mut m = producer.message("orders");
-                black_box(m.begin_attempt(&mut headers).sent())
-            })
-        });
+        let forms = [("", &producer), ("_five_headers", &producer_five)];
+        for (form, producer) in forms {
+            group.bench_function(format!("produce{form}"), |b| {
+                b.iter(|| {
+                    let mut headers = Headers(Vec::with_capacity(6));
+                    let mut m = producer.message("orders");
+                    black_box(m.begin_attempt(&mut headers).sent())
+                })
+            });
+        }
         group.bench_function("store_ack", |b| {
             b.iter_batched(
                 || {
@@ -120,31 +123,27 @@ fn stage_events(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
-        let mut headers = Headers(Vec::with_capacity(6));
-        producer
-            .message("orders")
-            .begin_attempt(&mut headers)
-            .sent()
-            .acked(None, None);
-        group.bench_function("deliver", |b| {
-            b.iter(|| black_box(consumer.deliver(&headers, DeliveryInfo::new("orders"))))
-        });
-        let mut five = Headers(Vec::with_capacity(6));
-        producer_five
-            .message("orders")
-            .begin_attempt(&mut five)
-            .sent()
-            .acked(None, None);
-        group.bench_function("produce_five_headers", |b| {
-            b.iter(|| {
-                let mut headers = Headers(Vec::with_capacity(6));
-                let mut m = producer_five.message("orders");
-                black_box(m.begin_attempt(&mut headers).sent())
-            })
-        });
-        group.bench_function("deliver_five_headers", |b| {
-            b.iter(|| black_box(consumer.deliver(&five, DeliveryInfo::new("orders"))))
-        });
+        // One message's headers in each form, delivered again and again.
+        let sent = |producer: &Producer| {
+            let mut headers = Headers(Vec::with_capacity(6));
+            producer
+                .message("orders")
+                .begin_attempt(&mut headers)
+                .sent()
+                .acked(None, None);
+            headers
+        };
+        let headers = sent(&producer);
+        for (form, producer) in forms {
+            let these = if form.is_empty() {
+                &headers
+            } else {
+                &sent(producer)
+            };
+            group.bench_function(format!("deliver{form}"), |b| {
+                b.iter(|| black_box(consumer.deliver(these, DeliveryInfo::new("orders"))))
+            });
+        }
         group.bench_function("consume_ack", |b| {
             b.iter_batched(
                 || consumer.deliver(&headers, DeliveryInfo::new("orders")),
