@@ -8,7 +8,7 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, KeyValue};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use crate::headers::{self, IncomingHeaders};
@@ -531,7 +531,7 @@ impl Consumer {
 /// A delivery's identity and what its `deliver` span carries.
 struct Parts {
     key: Option<MessageKey>,
-    message_id: Option<Arc<str>>,
+    message_id: MessageId,
     destination: Arc<str>,
     partition: Option<Arc<str>>,
     position: Option<String>,
@@ -541,15 +541,12 @@ struct Parts {
 
 impl Parts {
     fn new(incoming: IncomingHeaders, info: DeliveryInfo<'_>) -> Self {
-        let message_id: Option<Arc<str>> = incoming
-            .message_id
-            .or_else(|| info.message_id.map(Into::into))
-            .or_else(|| {
-                incoming
-                    .key
-                    .as_ref()
-                    .map(MessageKey::default_message_id_arc)
-            });
+        let message_id = MessageId {
+            given: incoming
+                .message_id
+                .or_else(|| info.message_id.map(Into::into)),
+            default: OnceLock::new(),
+        };
         Parts {
             key: incoming.key,
             message_id,
@@ -564,7 +561,7 @@ impl Parts {
     fn span(&self) -> DeliverSpan<'_> {
         DeliverSpan {
             key: self.key.as_ref(),
-            message_id: self.message_id.as_ref(),
+            message_id: self.message_id.get(self.key.as_ref()),
             destination: &self.destination,
             partition: self.partition.as_ref(),
             position: self.position.as_ref(),
@@ -572,6 +569,23 @@ impl Parts {
             remote: self.remote.as_ref(),
             earlier: None,
         }
+    }
+}
+
+/// A delivery's message id: the one its headers or the broker gave, else the default of its
+/// key, built when first asked for (a ledger-mode first delivery settled with `ack` records no
+/// span and never needs it).
+#[derive(Debug)]
+struct MessageId {
+    given: Option<Arc<str>>,
+    default: OnceLock<Arc<str>>,
+}
+
+impl MessageId {
+    fn get(&self, key: Option<&MessageKey>) -> Option<&Arc<str>> {
+        self.given
+            .as_ref()
+            .or_else(|| key.map(|k| self.default.get_or_init(|| k.default_message_id_arc())))
     }
 }
 
@@ -619,7 +633,7 @@ struct Ordinary {
 pub struct Delivery {
     consumer: Consumer,
     key: Option<MessageKey>,
-    message_id: Option<Arc<str>>,
+    message_id: MessageId,
     destination: Arc<str>,
     partition: Option<Arc<str>>,
     cx: Context,
@@ -634,7 +648,7 @@ impl Delivery {
 
     /// The message id.
     pub fn message_id(&self) -> Option<&str> {
-        self.message_id.as_deref()
+        self.message_id.get(self.key.as_ref()).map(|id| &**id)
     }
 
     /// The `deliver` span's context: parent the app's processing spans on it. An empty
@@ -687,7 +701,7 @@ impl Delivery {
                     drop(st);
                     let d = DeliverSpan {
                         key: self.key.as_ref(),
-                        message_id: self.message_id.as_ref(),
+                        message_id: self.message_id.get(self.key.as_ref()),
                         destination: &self.destination,
                         partition: self.partition.as_ref(),
                         position: o.position.as_ref(),
@@ -710,7 +724,7 @@ impl Delivery {
             Stage::ConsumeAck,
             &rec.system,
             self.key.as_ref(),
-            self.message_id.as_ref(),
+            self.message_id.get(self.key.as_ref()),
             &self.destination,
             self.partition.as_ref(),
             5,
