@@ -100,8 +100,7 @@ fn stage_events(c: &mut Criterion) {
             .tracer_provider(&provider)
             .build();
         let mut group = c.benchmark_group(name);
-        let forms = [("", &producer), ("_five_headers", &producer_five)];
-        for (form, producer) in forms {
+        for (form, producer) in [("", &producer), ("_five_headers", &producer_five)] {
             group.bench_function(format!("produce{form}"), |b| {
                 b.iter(|| {
                     let mut headers = Headers(Vec::with_capacity(6));
@@ -133,13 +132,8 @@ fn stage_events(c: &mut Criterion) {
                 .acked(None, None);
             headers
         };
-        let headers = sent(&producer);
-        for (form, producer) in forms {
-            let these = if form.is_empty() {
-                &headers
-            } else {
-                &sent(producer)
-            };
+        let (headers, five) = (sent(&producer), sent(&producer_five));
+        for (form, these) in [("", &headers), ("_five_headers", &five)] {
             group.bench_function(format!("deliver{form}"), |b| {
                 b.iter(|| black_box(consumer.deliver(these, DeliveryInfo::new("orders"))))
             });

@@ -26,22 +26,19 @@ impl MessageKey {
 
     /// The default `messaging.message.id`: `"{producer_id}:{stream}:{seq}"`.
     pub fn default_message_id(&self) -> String {
-        let mut seq = itoa::Buffer::new();
-        let seq = seq.format(self.seq);
-        let mut id =
-            String::with_capacity(self.producer_id.len() + self.stream.len() + seq.len() + 2);
-        id.push_str(&self.producer_id);
-        id.push(':');
-        id.push_str(&self.stream);
-        id.push(':');
-        id.push_str(seq);
-        id
+        self.with_default_message_id(str::to_owned)
     }
 
     /// [`default_message_id`](Self::default_message_id) as the shared string spans and
-    /// deliveries hold: assembled on the stack, so that it costs one allocation, not a
-    /// `String` copied into an `Arc` (this runs for every message in full mode).
+    /// deliveries hold, in one allocation, not a `String` copied into an `Arc` (this runs for
+    /// every message in full mode).
     pub fn default_message_id_arc(&self) -> Arc<str> {
+        self.with_default_message_id(|id: &str| Arc::from(id))
+    }
+
+    /// Hands the default id to `make`, assembled on the stack (on the heap past 160 bytes), so
+    /// that each owned form costs only its own allocation.
+    fn with_default_message_id<R>(&self, make: impl FnOnce(&str) -> R) -> R {
         let mut seq = itoa::Buffer::new();
         let seq = seq.format(self.seq);
         let parts = [&*self.producer_id, ":", &*self.stream, ":", seq];
@@ -49,14 +46,16 @@ impl MessageKey {
         let mut len = 0;
         for part in parts {
             let Some(slot) = buf.get_mut(len..len + part.len()) else {
-                return self.default_message_id().into();
+                return make(&parts.concat());
             };
             slot.copy_from_slice(part.as_bytes());
             len += part.len();
         }
         // Whole `str`s were joined: the bytes are UTF-8.
-        std::str::from_utf8(&buf[..len])
-            .map_or_else(|_| self.default_message_id().into(), Arc::from)
+        match std::str::from_utf8(&buf[..len]) {
+            Ok(id) => make(id),
+            Err(_) => make(&parts.concat()),
+        }
     }
 }
 
@@ -79,6 +78,8 @@ mod tests {
         assert_eq!(&*key.default_message_id_arc(), "orders-api-1:orders:42");
         // Longer than the stack buffer: the same id, built on the heap.
         let long = MessageKey::new("p".repeat(150), "s".repeat(20), u64::MAX);
+        let expected = format!("{}:{}:{}", "p".repeat(150), "s".repeat(20), u64::MAX);
+        assert_eq!(long.default_message_id(), expected);
         assert_eq!(&*long.default_message_id_arc(), long.default_message_id());
     }
 
