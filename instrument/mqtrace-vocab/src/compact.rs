@@ -43,7 +43,9 @@ impl Compact<'_> {
     pub fn message_id(&self) -> String {
         match &self.message_id {
             Some(id) => id.clone().into_owned(),
-            None => format!("{}:{}:{}", self.producer_id, self.stream, self.seq),
+            None => {
+                with_default_message_id(&self.producer_id, &self.stream, self.seq, str::to_owned)
+            }
         }
     }
 }
@@ -118,8 +120,12 @@ pub fn encode(
 }
 
 /// Appends `n` in decimal.
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
+fn push_decimal(out: &mut String, n: u64) {
+    out.push_str(decimal(n, &mut [0; 20]));
+}
+
+/// `n` in decimal, written into the end of `digits` (a u64 has at most 20).
+fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &str {
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -130,7 +136,36 @@ fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    // Only ASCII digits were written.
+    std::str::from_utf8(&digits[at..]).unwrap_or_default()
+}
+
+/// The default message id, `{producer_id}:{stream}:{seq}`, handed to `make`: assembled on the
+/// stack (on the heap past 160 bytes), so that whichever owned form the caller makes of it
+/// (`String`, `Arc<str>`) costs only its own allocation. Producers and consumers build it for
+/// every message whose id was not set.
+pub fn with_default_message_id<R>(
+    producer_id: &str,
+    stream: &str,
+    seq: u64,
+    make: impl FnOnce(&str) -> R,
+) -> R {
+    let mut digits = [0; 20];
+    let parts = [producer_id, ":", stream, ":", decimal(seq, &mut digits)];
+    let mut buf = [0u8; 160];
+    let mut len = 0;
+    for part in parts {
+        let Some(slot) = buf.get_mut(len..len + part.len()) else {
+            return make(&parts.concat());
+        };
+        slot.copy_from_slice(part.as_bytes());
+        len += part.len();
+    }
+    // Whole `str`s were joined: the bytes are UTF-8.
+    match std::str::from_utf8(&buf[..len]) {
+        Ok(id) => make(id),
+        Err(_) => make(&parts.concat()),
+    }
 }
 
 /// `id == "{producer}:{stream}:{seq}"`, without building the string.
@@ -231,6 +266,19 @@ pub fn decode(value: &[u8]) -> Result<Compact<'_>, CompactError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_message_id_on_the_stack_and_past_it() {
+        for (producer, stream, seq) in [
+            ("orders-api-1".to_owned(), "orders".to_owned(), 42),
+            ("p;x".to_owned(), "s".to_owned(), 1),
+            ("p".repeat(150), "s".repeat(20), u64::MAX),
+        ] {
+            let id = with_default_message_id(&producer, &stream, seq, str::to_owned);
+            assert_eq!(id, format!("{producer}:{stream}:{seq}"));
+            assert!(is_default_id(&id, &producer, &stream, seq));
+        }
+    }
 
     #[test]
     fn numbers_at_the_edges_of_u64() {

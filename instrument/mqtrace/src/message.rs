@@ -1,5 +1,6 @@
 //! A message's identity and the outcomes recorded for it.
 
+use mqtrace_vocab::compact;
 use std::fmt;
 use std::sync::Arc;
 
@@ -36,26 +37,10 @@ impl MessageKey {
         self.with_default_message_id(|id: &str| Arc::from(id))
     }
 
-    /// Hands the default id to `make`, assembled on the stack (on the heap past 160 bytes), so
-    /// that each owned form costs only its own allocation.
+    /// Hands the default id to `make` ([`compact::with_default_message_id`]: one assembly, on
+    /// the stack, for both owned forms).
     fn with_default_message_id<R>(&self, make: impl FnOnce(&str) -> R) -> R {
-        let mut seq = itoa::Buffer::new();
-        let seq = seq.format(self.seq);
-        let parts = [&*self.producer_id, ":", &*self.stream, ":", seq];
-        let mut buf = [0u8; 160];
-        let mut len = 0;
-        for part in parts {
-            let Some(slot) = buf.get_mut(len..len + part.len()) else {
-                return make(&parts.concat());
-            };
-            slot.copy_from_slice(part.as_bytes());
-            len += part.len();
-        }
-        // Whole `str`s were joined: the bytes are UTF-8.
-        match std::str::from_utf8(&buf[..len]) {
-            Ok(id) => make(id),
-            Err(_) => make(&parts.concat()),
-        }
+        compact::with_default_message_id(&self.producer_id, &self.stream, self.seq, make)
     }
 }
 
